@@ -1,0 +1,74 @@
+"""Buckets and their entries (every kept revision of every key)."""
+
+from django.db import models
+from django.db.models import Q
+
+
+class KeyField(models.CharField):
+    """A CharField ordered by bytes on every backend.
+
+    Listing relies on ``key >= prefix AND key < bump(prefix)`` being exactly the
+    keys with that prefix, and on "sorted" meaning byte order. Linguistic
+    collations (en_US.UTF-8 and friends) ignore punctuation when comparing, which
+    would break both, so PostgreSQL gets the "C" collation. SQLite compares bytes
+    already.
+    """
+
+    def db_parameters(self, connection):
+        params = super().db_parameters(connection)
+        if connection.vendor == "postgresql":
+            params["collation"] = "C"
+        return params
+
+
+class Bucket(models.Model):
+    name = models.CharField(max_length=80, unique=True, help_text="Internal name, with its APP_/SYS_ prefix.")
+    description = models.TextField(blank=True, default="")
+    ttl_seconds = models.PositiveIntegerField(default=0)
+    max_value_size = models.PositiveIntegerField()
+    max_bytes = models.BigIntegerField(default=-1, help_text="-1: unlimited.")
+    history = models.PositiveSmallIntegerField(default=1)
+    created_at = models.DateTimeField()
+    # Maintained in every write transaction, so info is O(1) and exact.
+    last_revision = models.BigIntegerField(default=0)
+    values_count = models.BigIntegerField(default=0)
+    bytes_total = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Entry(models.Model):
+    class Operation(models.TextChoices):
+        PUT = "put"
+        DELETE = "delete"
+        PURGE = "purge"
+
+    bucket = models.ForeignKey(Bucket, on_delete=models.CASCADE, related_name="entries", db_index=False)
+    key = KeyField(max_length=512)
+    revision = models.BigIntegerField()
+    operation = models.CharField(max_length=6, choices=Operation.choices)
+    value = models.BinaryField(default=b"")
+    size = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # The newest kept entry of its key; what get, list and conditions look at.
+    is_latest = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["bucket", "revision"], name="entry_unique_revision"),
+            models.UniqueConstraint(
+                fields=["bucket", "key"], condition=Q(is_latest=True), name="entry_one_latest_per_key"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["bucket", "key", "revision"], name="entry_key_history"),
+            models.Index(fields=["expires_at"], condition=Q(expires_at__isnull=False), name="entry_expiry"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bucket_id}:{self.key}@{self.revision}"

@@ -1,0 +1,31 @@
+"""Bucket names: the public (unprefixed) form and the internal, prefixed one.
+
+User buckets live under ``APP_``; ``SYS_config_`` and ``SYS_secrets_`` hold the
+config and secrets features. The bucket API only ever builds ``APP_`` names, so
+a ``SYS_`` bucket cannot be named through it.
+"""
+
+import re
+
+from kvsite.errors import InvalidArgument
+
+APP_PREFIX = "APP_"
+SYS_CONFIG_PREFIX = "SYS_config_"
+SYS_SECRETS_PREFIX = "SYS_secrets_"
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def validate_bucket_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise InvalidArgument("bucket name must be 1-64 characters of letters, digits, '-' and '_'")
+    return name
+
+
+def app_bucket(name: str) -> str:
+    """The internal name of the user bucket ``name``."""
+    return APP_PREFIX + validate_bucket_name(name)
+
+
+def public_name(internal: str) -> str:
+    return internal[len(APP_PREFIX) :] if internal.startswith(APP_PREFIX) else internal

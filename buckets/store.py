@@ -1,0 +1,362 @@
+"""The KV storage core: every interface reads and writes buckets through here.
+
+Every write is one transaction that first locks its bucket row. That lock is
+what makes revisions gapless and strictly increasing per bucket (the next
+revision is read and written under it, and a rolled-back write gives its
+revision back), what makes create/update conditions race-free across
+processes, and what keeps the bucket's ``values``/``bytes`` counters exact.
+
+Names here are internal bucket names (``APP_x``, ``SYS_config_y``); the API
+layer adds and strips the prefix.
+"""
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
+
+from buckets import clock
+from buckets.events import bucket_group, change_event, publish_on_commit
+from buckets.exceptions import (
+    BucketExists,
+    BucketFull,
+    BucketNotFound,
+    KeyExists,
+    KeyNotFound,
+    RevisionMismatch,
+    RevisionNotFound,
+    ValueTooBig,
+)
+from buckets.keys import validate_key
+from buckets.models import Bucket, Entry
+from buckets.names import public_name
+from buckets.wildcards import compile_pattern, prefix_upper_bound
+from kvsite.errors import InvalidArgument
+
+PUT = Entry.Operation.PUT
+DELETE = Entry.Operation.DELETE
+PURGE = Entry.Operation.PURGE
+
+MAX_HISTORY = 64
+MAX_TTL_SECONDS = 2**31 - 1
+UNLIMITED = -1
+
+
+# --- Buckets --------------------------------------------------------------------------
+
+
+def bucket_create(
+    *,
+    name: str,
+    description: str = "",
+    ttl_seconds: int = 0,
+    max_value_size: int | None = None,
+    max_bytes: int | None = None,
+    history: int = 1,
+) -> Bucket:
+    """Create a bucket under its internal name; BucketExists if it is taken."""
+    ceiling = settings.KV_VALUE_SIZE_CEILING
+    if max_value_size is None:
+        max_value_size = min(settings.KV_DEFAULT_MAX_VALUE_SIZE, ceiling)
+    if not 1 <= history <= MAX_HISTORY:
+        raise InvalidArgument(f"history must be between 1 and {MAX_HISTORY}")
+    if not 0 <= ttl_seconds <= MAX_TTL_SECONDS:
+        raise InvalidArgument(f"ttl_seconds must be between 0 and {MAX_TTL_SECONDS}")
+    if not 1 <= max_value_size <= ceiling:
+        raise InvalidArgument(f"max_value_size must be between 1 and {ceiling}")
+    if max_bytes is None or max_bytes in (0, UNLIMITED):
+        max_bytes = UNLIMITED
+    elif not 1 <= max_bytes <= 2**62:
+        raise InvalidArgument("max_bytes must be positive, or -1 / 0 for unlimited")
+    if len(description) > 4096:
+        raise InvalidArgument("description must be at most 4096 characters")
+    try:
+        with transaction.atomic():
+            return Bucket.objects.create(
+                name=name,
+                description=description,
+                ttl_seconds=ttl_seconds,
+                max_value_size=max_value_size,
+                max_bytes=max_bytes,
+                history=history,
+                created_at=clock.now(),
+            )
+    except IntegrityError:
+        raise BucketExists(public_name(name)) from None
+
+
+def bucket_get(*, name: str) -> Bucket:
+    bucket = Bucket.objects.filter(name=name).first()
+    if bucket is None:
+        raise BucketNotFound(public_name(name))
+    return bucket
+
+
+def bucket_list(*, prefix: str) -> QuerySet[Bucket]:
+    """Buckets whose internal name starts with ``prefix`` (``APP_`` for the bucket API)."""
+    return Bucket.objects.filter(name__startswith=prefix).order_by("name")
+
+
+@transaction.atomic
+def bucket_delete(*, name: str) -> None:
+    """Delete a bucket with all its keys and history."""
+    bucket = Bucket.objects.select_for_update().filter(name=name).first()
+    if bucket is None:
+        raise BucketNotFound(public_name(name))
+    Entry.objects.filter(bucket=bucket).delete()
+    bucket.delete()
+
+
+def _lock_bucket(name: str) -> Bucket:
+    bucket = Bucket.objects.select_for_update().filter(name=name).first()
+    if bucket is None:
+        raise BucketNotFound(public_name(name))
+    return bucket
+
+
+# --- Writes ---------------------------------------------------------------------------
+
+
+def _expiry(bucket: Bucket, now: datetime, expires_at: datetime | None) -> datetime | None:
+    """The earlier of the bucket's TTL and the entry's own expiry."""
+    candidates = [moment for moment in (expires_at,) if moment is not None]
+    if bucket.ttl_seconds:
+        candidates.append(now + timedelta(seconds=bucket.ttl_seconds))
+    return min(candidates) if candidates else None
+
+
+def _is_live(expires_at: datetime | None, now: datetime) -> bool:
+    return expires_at is None or expires_at > now
+
+
+@transaction.atomic
+def _write(
+    *,
+    bucket_name: str,
+    key: str,
+    operation: str,
+    value: bytes = b"",
+    if_absent: bool = False,
+    if_revision: int | None = None,
+    expires_at: datetime | None = None,
+) -> Entry:
+    validate_key(key)
+    bucket = _lock_bucket(bucket_name)
+    if operation == PUT and len(value) > bucket.max_value_size:
+        raise ValueTooBig(len(value), bucket.max_value_size)
+    now = clock.now()
+
+    # The key's kept entries, newest first: never more than `history` rows.
+    kept = list(
+        Entry.objects.filter(bucket=bucket, key=key)
+        .order_by("-revision")
+        .values_list("id", "revision", "operation", "size", "expires_at")
+    )
+    latest = kept[0] if kept else None
+    # A key whose latest entry expired is gone, history included (as once swept).
+    visible = latest if latest is not None and _is_live(latest[4], now) else None
+    visible_operation = visible[2] if visible else None
+
+    if if_absent and visible_operation == PUT:
+        raise KeyExists(key, visible[1])
+    if if_revision is not None and (visible is None or visible[1] != if_revision):
+        raise RevisionMismatch(key, if_revision, visible[1] if visible else None)
+    if operation == DELETE and visible_operation != PUT:
+        raise KeyNotFound(key)
+    if operation == PURGE and visible_operation not in (PUT, DELETE):
+        raise KeyNotFound(key)
+
+    if operation == PURGE or visible is None:
+        removed = kept
+    else:
+        removed = kept[bucket.history - 1 :]
+    size = len(value)
+    values_count = bucket.values_count + 1 - len(removed)
+    bytes_total = bucket.bytes_total + size - sum(row[3] for row in removed)
+    if operation == PUT and bucket.max_bytes != UNLIMITED and bytes_total > bucket.max_bytes:
+        raise BucketFull(bucket.max_bytes)
+
+    if removed:
+        Entry.objects.filter(id__in=[row[0] for row in removed]).delete()
+    if latest is not None and latest not in removed:
+        Entry.objects.filter(id=latest[0]).update(is_latest=False)
+    revision = bucket.last_revision + 1
+    entry = Entry.objects.create(
+        bucket=bucket,
+        key=key,
+        revision=revision,
+        operation=operation,
+        value=value,
+        size=size,
+        created_at=now,
+        expires_at=_expiry(bucket, now, expires_at),
+        is_latest=True,
+    )
+    Bucket.objects.filter(pk=bucket.pk).update(
+        last_revision=revision, values_count=values_count, bytes_total=bytes_total
+    )
+    publish_on_commit(
+        bucket_group(bucket.name),
+        change_event(
+            bucket=public_name(bucket.name),
+            key=key,
+            value=value,
+            revision=revision,
+            operation=operation,
+            created_at=now,
+        ),
+    )
+    return entry
+
+
+def entry_put(
+    *,
+    bucket: str,
+    key: str,
+    value: bytes,
+    if_absent: bool = False,
+    if_revision: int | None = None,
+    expires_at: datetime | None = None,
+) -> Entry:
+    """Write ``value`` under ``key``.
+
+    ``if_absent``: only if the key has no live value (412 otherwise).
+    ``if_revision``: only if the key's latest entry, markers included, has that
+    revision (412 otherwise) -- NATS' compare-and-swap.
+    """
+    if if_absent and if_revision is not None:
+        raise InvalidArgument("if_absent and if_revision exclude each other")
+    return _write(
+        bucket_name=bucket,
+        key=key,
+        operation=PUT,
+        value=value,
+        if_absent=if_absent,
+        if_revision=if_revision,
+        expires_at=expires_at,
+    )
+
+
+def entry_create(*, bucket: str, key: str, value: bytes, expires_at: datetime | None = None) -> Entry:
+    """Write only if the key is absent, deleted or purged (``If-None-Match: *``)."""
+    return entry_put(bucket=bucket, key=key, value=value, if_absent=True, expires_at=expires_at)
+
+
+def entry_update(
+    *, bucket: str, key: str, value: bytes, revision: int, expires_at: datetime | None = None
+) -> Entry:
+    """Compare-and-swap (``If-Match: <revision>``)."""
+    return entry_put(bucket=bucket, key=key, value=value, if_revision=revision, expires_at=expires_at)
+
+
+def entry_delete(*, bucket: str, key: str, if_revision: int | None = None) -> Entry:
+    """Write a tombstone: the key disappears from reads, its history stays."""
+    return _write(bucket_name=bucket, key=key, operation=DELETE, if_revision=if_revision)
+
+
+def entry_purge(*, bucket: str, key: str, if_revision: int | None = None) -> Entry:
+    """Remove the key's whole history, leaving one purge marker."""
+    return _write(bucket_name=bucket, key=key, operation=PURGE, if_revision=if_revision)
+
+
+# --- Reads ----------------------------------------------------------------------------
+
+
+def _missing(bucket: str, key: str) -> KeyNotFound | BucketNotFound:
+    """Which 404 to raise when a key read found nothing: the bucket's or the key's."""
+    if not Bucket.objects.filter(name=bucket).exists():
+        return BucketNotFound(public_name(bucket))
+    return KeyNotFound(key)
+
+
+def entry_get(*, bucket: str, key: str, revision: int | None = None) -> Entry:
+    """The latest live value of ``key``, or the kept put at ``revision``."""
+    validate_key(key)
+    now = clock.now()
+    rows = Entry.objects.filter(bucket__name=bucket, key=key)
+    if revision is None:
+        entry = rows.filter(is_latest=True).first()
+        if entry is None or entry.operation != PUT or not _is_live(entry.expires_at, now):
+            raise _missing(bucket, key)
+        return entry
+    candidates = list(rows.filter(Q(revision=revision) | Q(is_latest=True)))
+    latest = next((e for e in candidates if e.is_latest), None)
+    if latest is None:
+        raise _missing(bucket, key)
+    entry = next((e for e in candidates if e.revision == revision), None)
+    if (
+        entry is None
+        or entry.operation != PUT
+        or not _is_live(latest.expires_at, now)
+        or not _is_live(entry.expires_at, now)
+    ):
+        raise RevisionNotFound(key, revision)
+    return entry
+
+
+def entry_history(*, bucket: str, key: str) -> list[Entry]:
+    """Kept entries of ``key``, oldest first, markers included."""
+    validate_key(key)
+    now = clock.now()
+    entries = list(Entry.objects.filter(bucket__name=bucket, key=key).order_by("revision"))
+    if not entries or not _is_live(entries[-1].expires_at, now):
+        raise _missing(bucket, key)
+    return [entry for entry in entries if _is_live(entry.expires_at, now)]
+
+
+@dataclass(frozen=True)
+class KeyPage:
+    keys: list[str]
+    next_cursor: str | None
+
+
+def encode_cursor(key: str) -> str:
+    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidArgument("invalid cursor") from None
+
+
+def key_list(
+    *, bucket: str, pattern: str | None = None, limit: int | None = None, cursor: str | None = None
+) -> KeyPage:
+    """Live keys, byte-sorted, optionally filtered by a NATS wildcard pattern.
+
+    The pattern's literal prefix becomes ``key >= p AND key < bump(p)`` so the
+    database walks only that slice of the (bucket, key) index; the regular
+    expression then filters within it.
+    """
+    bucket_row = bucket_get(name=bucket)
+    if limit is not None and not 1 <= limit <= 10_000:
+        raise InvalidArgument("limit must be between 1 and 10000")
+    rows = Entry.objects.filter(bucket=bucket_row, is_latest=True, operation=PUT).filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=clock.now())
+    )
+    if pattern:
+        compiled = compile_pattern(pattern)
+        if compiled.is_literal:
+            rows = rows.filter(key=compiled.literal_prefix)
+        else:
+            if compiled.literal_prefix:
+                rows = rows.filter(
+                    key__gte=compiled.literal_prefix, key__lt=prefix_upper_bound(compiled.literal_prefix)
+                )
+            if compiled.pattern != ">":
+                rows = rows.filter(key__regex=compiled.regex)
+    if cursor:
+        rows = rows.filter(key__gt=decode_cursor(cursor))
+    keys_query = rows.order_by("key").values_list("key", flat=True)
+    if limit is None:
+        return KeyPage(keys=list(keys_query), next_cursor=None)
+    keys = list(keys_query[: limit + 1])
+    if len(keys) > limit:
+        return KeyPage(keys=keys[:limit], next_cursor=encode_cursor(keys[limit - 1]))
+    return KeyPage(keys=keys, next_cursor=None)

@@ -1,0 +1,73 @@
+"""NATS subject wildcards over keys.
+
+``.`` separates tokens, ``*`` matches exactly one token and ``>`` (last token
+only) one or more. A pattern compiles to two things: the literal prefix before
+the first wildcard, which the database answers with an index range scan, and a
+regular expression for the rest, which it filters within that range.
+"""
+
+import re
+from dataclasses import dataclass
+
+from buckets.keys import MAX_KEY_BYTES
+from kvsite.errors import InvalidArgument
+
+_TOKEN_RE = re.compile(r"^[-/_=:A-Za-z0-9]+$")
+
+
+@dataclass(frozen=True)
+class KeyPattern:
+    pattern: str
+    literal_prefix: str
+    regex: str | None  # None: the pattern is a literal key (exact match)
+
+    @property
+    def is_literal(self) -> bool:
+        return self.regex is None
+
+    def matches(self, key: str) -> bool:
+        if self.regex is None:
+            return key == self.pattern
+        return re.fullmatch(self.regex, key) is not None
+
+
+def compile_pattern(pattern: str) -> KeyPattern:
+    if not pattern:
+        raise InvalidArgument("filter must not be empty")
+    if len(pattern.encode()) > MAX_KEY_BYTES:
+        raise InvalidArgument(f"filter is longer than {MAX_KEY_BYTES} bytes")
+    tokens = pattern.split(".")
+    regex_parts: list[str] = []
+    literal: list[str] = []
+    wildcard_seen = False
+    for index, token in enumerate(tokens):
+        if token == ">":
+            if index != len(tokens) - 1:
+                raise InvalidArgument("'>' may only be the last token of a filter")
+            regex_parts.append(".+")
+            wildcard_seen = True
+        elif token == "*":
+            regex_parts.append("[^.]+")
+            wildcard_seen = True
+        elif _TOKEN_RE.match(token):
+            # The allowed characters other than '.' are not special in Python or
+            # POSIX regular expressions, so a literal token needs no escaping.
+            regex_parts.append(token)
+            if not wildcard_seen:
+                literal.append(token)
+        else:
+            raise InvalidArgument(
+                f"invalid filter token {token!r}: use letters, digits, - / _ = :, or a whole-token * or >"
+            )
+    if not wildcard_seen:
+        return KeyPattern(pattern=pattern, literal_prefix=pattern, regex=None)
+    prefix = ".".join(literal) + "." if literal else ""
+    return KeyPattern(pattern=pattern, literal_prefix=prefix, regex="^" + r"\.".join(regex_parts) + "$")
+
+
+def prefix_upper_bound(prefix: str) -> str:
+    """The smallest string greater than every string that starts with ``prefix``.
+
+    Keys are ASCII, so bumping the last character is enough.
+    """
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)

@@ -1,0 +1,135 @@
+"""API key issue, revocation and verification.
+
+Tokens are 256 random bits; only their SHA-256 is stored, so a database leak
+does not leak credentials. Verified keys are cached per process for a few
+seconds (``KV_API_KEY_CACHE_SECONDS``) because every request needs one and the
+lookup would otherwise be a query on the hot path; revocation therefore takes
+effect within that window in every process.
+"""
+
+import hashlib
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from kvsite.errors import InvalidArgument, NotFound, Unauthenticated
+from kvsite.models import ApiKey
+from kvsite.permissions import ROLE_PERMISSIONS, Principal
+
+TOKEN_PREFIX = "kvs_"
+DISPLAY_PREFIX_LENGTH = 12
+# last_used_at is bookkeeping, not an audit trail: one write a minute per key is enough.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class IssuedApiKey:
+    api_key: ApiKey
+    token: str
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def apikey_create(
+    *, name: str, role: str, bucket_pattern: str = "", expires_at: datetime | None = None
+) -> IssuedApiKey:
+    """Issue a key; the token is returned once and never stored."""
+    if role not in ROLE_PERMISSIONS:
+        raise InvalidArgument(f"role must be one of {', '.join(sorted(ROLE_PERMISSIONS))}")
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise InvalidArgument("name must be 1-100 characters")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    api_key = ApiKey.objects.create(
+        name=name,
+        role=role,
+        bucket_pattern=bucket_pattern,
+        token_hash=hash_token(token),
+        prefix=token[:DISPLAY_PREFIX_LENGTH],
+        expires_at=expires_at,
+    )
+    return IssuedApiKey(api_key=api_key, token=token)
+
+
+@transaction.atomic
+def apikey_revoke(*, api_key_id: int) -> ApiKey:
+    api_key = ApiKey.objects.select_for_update().filter(pk=api_key_id).first()
+    if api_key is None:
+        raise NotFound("no such API key")
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+    _cache.clear()
+    return api_key
+
+
+class _PrincipalCache:
+    """token hash -> (principal, expires_at monotonic, key expiry), per process."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[Principal, float, datetime | None]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token_hash: str) -> tuple[Principal, datetime | None] | None:
+        entry = self._entries.get(token_hash)
+        if entry is None or entry[1] < time.monotonic():
+            return None
+        return entry[0], entry[2]
+
+    def put(self, token_hash: str, principal: Principal, key_expires_at: datetime | None) -> None:
+        ttl = settings.KV_API_KEY_CACHE_SECONDS
+        if ttl <= 0:
+            return
+        with self._lock:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[token_hash] = (principal, time.monotonic() + ttl, key_expires_at)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_cache = _PrincipalCache()
+
+
+def principal_for_api_key(api_key: ApiKey) -> Principal:
+    return Principal(
+        kind="api_key",
+        id=api_key.pk,
+        name=api_key.name,
+        permissions=ROLE_PERMISSIONS[api_key.role],
+        bucket_pattern=api_key.bucket_pattern,
+    )
+
+
+def apikey_authenticate(*, token: str) -> Principal:
+    """The principal for a bearer token, or Unauthenticated."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
+        raise Unauthenticated("invalid API key")
+    token_hash = hash_token(token)
+    now = timezone.now()
+    cached = _cache.get(token_hash)
+    if cached is not None:
+        principal, key_expires_at = cached
+        if key_expires_at is not None and key_expires_at <= now:
+            raise Unauthenticated("API key expired")
+        return principal
+    api_key = ApiKey.objects.filter(token_hash=token_hash).first()
+    if api_key is None or api_key.revoked_at is not None:
+        raise Unauthenticated("invalid API key")
+    if api_key.expires_at is not None and api_key.expires_at <= now:
+        raise Unauthenticated("API key expired")
+    if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+    principal = principal_for_api_key(api_key)
+    _cache.put(token_hash, principal, api_key.expires_at)
+    return principal

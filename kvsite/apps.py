@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class KvsiteConfig(AppConfig):
+    name = "kvsite"
+    verbose_name = "kvsite access"

@@ -1,0 +1,46 @@
+"""DRF authentication: bearer API keys, and staff sessions (with CSRF) for the dashboard."""
+
+from rest_framework.authentication import BaseAuthentication, SessionAuthentication
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+
+from kvsite.apikeys import apikey_authenticate
+from kvsite.errors import PermissionDenied, Unauthenticated
+from kvsite.permissions import ALL_PERMISSIONS, Principal
+
+
+def principal_for_user(user) -> Principal:
+    """Staff users act with every permission; the dashboard is their tool."""
+    return Principal(kind="user", id=user.pk, name=user.get_username(), permissions=ALL_PERMISSIONS)
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    def authenticate(self, request: Request):
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header:
+            return None
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("Authorization must be 'Bearer <token>'")
+        return apikey_authenticate(token=token.strip()), None
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="kvsite"'
+
+
+class StaffSessionAuthentication(SessionAuthentication):
+    def authenticate(self, request: Request):
+        result = super().authenticate(request)
+        if result is None:
+            return None
+        user, _ = result
+        if not user.is_staff:
+            raise PermissionDenied("only staff users may use the API with a session")
+        return principal_for_user(user), None
+
+
+class IsPrincipal(BasePermission):
+    """Every API view needs a principal; finer checks happen per operation."""
+
+    def has_permission(self, request: Request, view) -> bool:
+        return isinstance(request.user, Principal)

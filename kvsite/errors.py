@@ -1,0 +1,139 @@
+"""Domain errors and the one place that turns them (and DRF's) into JSON responses.
+
+Every API error body is ``{"error": "<message>", "code": "<code>"}``; codes follow
+the gRPC vocabulary Ironflow uses (``not_found``, ``failed_precondition``, ...).
+"""
+
+import logging
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, HttpRequest, JsonResponse
+from rest_framework import exceptions as drf
+from rest_framework.response import Response
+
+logger = logging.getLogger(__name__)
+
+
+class DomainError(Exception):
+    """An error the caller can act on; carries its HTTP status and code."""
+
+    status = 400
+    code = "invalid_argument"
+
+    def __init__(self, message: str, **details: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class InvalidArgument(DomainError):
+    status, code = 400, "invalid_argument"
+
+
+class Unauthenticated(DomainError):
+    status, code = 401, "unauthenticated"
+
+
+class PermissionDenied(DomainError):
+    status, code = 403, "permission_denied"
+
+
+class NotFound(DomainError):
+    status, code = 404, "not_found"
+
+
+class AlreadyExists(DomainError):
+    status, code = 409, "already_exists"
+
+
+class PreconditionFailed(DomainError):
+    status, code = 412, "failed_precondition"
+
+
+class ValueTooLarge(DomainError):
+    status, code = 413, "resource_exhausted"
+
+
+class RateLimited(DomainError):
+    status, code = 429, "resource_exhausted"
+
+
+class StorageFull(DomainError):
+    status, code = 507, "failed_precondition"
+
+
+class Unavailable(DomainError):
+    status, code = 503, "unavailable"
+
+
+_DRF_CODES = {
+    drf.NotAuthenticated: (401, "unauthenticated"),
+    drf.AuthenticationFailed: (401, "unauthenticated"),
+    drf.PermissionDenied: (403, "permission_denied"),
+    drf.NotFound: (404, "not_found"),
+    drf.MethodNotAllowed: (405, "method_not_allowed"),
+    drf.NotAcceptable: (406, "not_acceptable"),
+    drf.UnsupportedMediaType: (415, "invalid_argument"),
+    drf.Throttled: (429, "resource_exhausted"),
+    drf.ParseError: (400, "invalid_argument"),
+    drf.ValidationError: (400, "invalid_argument"),
+}
+
+
+def error_body(message: str, code: str, **details: object) -> dict:
+    return {"error": message, "code": code, **details}
+
+
+def _validation_message(detail: object) -> str:
+    """Flatten DRF's nested validation detail into one readable line."""
+    if isinstance(detail, dict):
+        parts = []
+        for field, value in detail.items():
+            inner = _validation_message(value)
+            parts.append(inner if field == "non_field_errors" else f"{field}: {inner}")
+        return "; ".join(parts)
+    if isinstance(detail, list):
+        return "; ".join(_validation_message(item) for item in detail)
+    return str(detail)
+
+
+def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    """REST_FRAMEWORK's EXCEPTION_HANDLER: domain and DRF errors become JSON."""
+    if isinstance(exc, DomainError):
+        response = Response(error_body(exc.message, exc.code, **exc.details), status=exc.status)
+        if exc.status == 401:
+            response["WWW-Authenticate"] = 'Bearer realm="kvsite"'
+        return response
+    if isinstance(exc, RequestDataTooBig):
+        return Response(error_body("request body too large", "resource_exhausted"), status=413)
+    if isinstance(exc, Http404):
+        return Response(error_body("not found", "not_found"), status=404)
+    for exc_type, (status, code) in _DRF_CODES.items():
+        if isinstance(exc, exc_type):
+            message = _validation_message(exc.detail) if isinstance(exc, drf.ValidationError) else str(exc.detail)
+            response = Response(error_body(message, code), status=status)
+            if isinstance(exc, drf.Throttled) and exc.wait is not None:
+                response["Retry-After"] = str(int(exc.wait) + 1)
+            auth_header = getattr(exc, "auth_header", None)
+            if auth_header:
+                response["WWW-Authenticate"] = auth_header
+            return response
+    if isinstance(exc, drf.APIException):
+        return Response(error_body(str(exc.detail), "internal"), status=exc.status_code)
+    return None
+
+
+def json_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse(error_body("not found", "not_found"), status=404)
+
+
+def json_server_error(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(error_body("internal server error", "internal"), status=500)
+
+
+def json_bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse(error_body("bad request", "invalid_argument"), status=400)
+
+
+def json_permission_denied(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse(error_body("permission denied", "permission_denied"), status=403)

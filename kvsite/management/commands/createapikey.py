@@ -1,0 +1,26 @@
+"""Issue an API key; the token is the last line of stdout and is shown only once."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from kvsite.apikeys import apikey_create
+from kvsite.errors import DomainError
+from kvsite.permissions import ROLE_PERMISSIONS
+
+
+class Command(BaseCommand):
+    help = "Create an API key and print its token (only a hash is stored)."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("name")
+        parser.add_argument("--role", required=True, choices=sorted(ROLE_PERMISSIONS))
+        parser.add_argument("--buckets", default="", help="glob of bucket names the key is limited to, e.g. 'orders-*'")
+
+    def handle(self, *args, name: str, role: str, buckets: str, **options) -> None:
+        try:
+            issued = apikey_create(name=name, role=role, bucket_pattern=buckets)
+        except DomainError as error:
+            raise CommandError(error.message) from error
+        scope = f" on buckets matching {buckets!r}" if buckets else ""
+        self.stderr.write(f"Created {role} key {issued.api_key.name!r} ({issued.api_key.prefix}…){scope}.")
+        self.stderr.write("The token is shown once; store it now:")
+        self.stdout.write(issued.token)

@@ -1,0 +1,33 @@
+"""Keeps every API failure JSON, even with DEBUG on (which would render HTML)."""
+
+import logging
+
+from django.db import DatabaseError, InterfaceError
+from django.http import HttpRequest, JsonResponse
+
+from kvsite.errors import error_body
+
+logger = logging.getLogger("kvsite.api")
+
+
+class ApiJsonErrorsMiddleware:
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest):
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> JsonResponse | None:
+        if not request.path.startswith("/api/"):
+            return None
+        if isinstance(exception, (DatabaseError, InterfaceError)) and _database_down(exception):
+            logger.warning("database unavailable: %s", type(exception).__name__)
+            return JsonResponse(error_body("database unavailable", "unavailable"), status=503)
+        logger.exception("unhandled error on %s %s", request.method, request.path)
+        return JsonResponse(error_body("internal server error", "internal"), status=500)
+
+
+def _database_down(exception: Exception) -> bool:
+    from django.db import OperationalError
+
+    return isinstance(exception, (OperationalError, InterfaceError))

@@ -1,0 +1,56 @@
+"""The permission vocabulary, roles, and the principal a request acts as."""
+
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+
+from kvsite.errors import PermissionDenied
+
+NAMESPACE_READ = "kv-namespace:read"
+NAMESPACE_WRITE = "kv-namespace:write"
+NAMESPACE_DELETE = "kv-namespace:delete"
+ENTRY_READ = "kv-entry:read"
+ENTRY_WRITE = "kv-entry:write"
+ENTRY_DELETE = "kv-entry:delete"
+SECRET_ROTATE = "kv-secret:rotate"
+
+ALL_PERMISSIONS = frozenset(
+    {NAMESPACE_READ, NAMESPACE_WRITE, NAMESPACE_DELETE, ENTRY_READ, ENTRY_WRITE, ENTRY_DELETE, SECRET_ROTATE}
+)
+
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    "reader": frozenset({NAMESPACE_READ, ENTRY_READ}),
+    "writer": frozenset({NAMESPACE_READ, ENTRY_READ, ENTRY_WRITE, ENTRY_DELETE}),
+    "admin": ALL_PERMISSIONS,
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a request acts as: an API key or a staff user, with what it may do.
+
+    DRF puts this in ``request.user``; ``is_authenticated`` makes it usable there.
+    """
+
+    kind: str  # "api_key" | "user"
+    id: int
+    name: str
+    permissions: frozenset[str] = field(default_factory=frozenset)
+    bucket_pattern: str = ""
+
+    is_authenticated = True
+    is_anonymous = False
+
+    def can_access_bucket(self, bucket: str) -> bool:
+        return not self.bucket_pattern or fnmatchcase(bucket, self.bucket_pattern)
+
+    def has(self, permission: str, *, bucket: str | None = None) -> bool:
+        if permission not in self.permissions:
+            return False
+        return bucket is None or self.can_access_bucket(bucket)
+
+    def require(self, permission: str, *, bucket: str | None = None) -> None:
+        """Raise PermissionDenied unless this principal holds ``permission`` (on ``bucket``)."""
+        if permission not in self.permissions:
+            raise PermissionDenied(f"missing permission {permission}")
+        if bucket is not None and not self.can_access_bucket(bucket):
+            raise PermissionDenied(f"this key may not access bucket {bucket!r}")

@@ -1,0 +1,3 @@
+"""WebSocket routes (filled by the watch feature)."""
+
+websocket_urlpatterns: list = []
