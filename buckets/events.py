@@ -25,9 +25,7 @@ def rfc3339(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def change_event(
-    *, bucket: str, key: str, value: bytes, revision: int, operation: str, created_at: datetime
-) -> dict:
+def change_event(*, bucket: str, key: str, value: bytes, revision: int, operation: str, created_at: datetime) -> dict:
     """The ``kv_update`` event; ``bucket`` is the name clients know (unprefixed for APP_)."""
     return {
         "type": "kv_update",

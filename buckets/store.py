@@ -246,9 +246,7 @@ def entry_create(*, bucket: str, key: str, value: bytes, expires_at: datetime | 
     return entry_put(bucket=bucket, key=key, value=value, if_absent=True, expires_at=expires_at)
 
 
-def entry_update(
-    *, bucket: str, key: str, value: bytes, revision: int, expires_at: datetime | None = None
-) -> Entry:
+def entry_update(*, bucket: str, key: str, value: bytes, revision: int, expires_at: datetime | None = None) -> Entry:
     """Compare-and-swap (``If-Match: <revision>``)."""
     return entry_put(bucket=bucket, key=key, value=value, if_revision=revision, expires_at=expires_at)
 

@@ -30,9 +30,7 @@ def _sweep_batch(*, bucket_id: int, now: datetime, batch_size: int) -> tuple[int
         if bucket is None:
             return 0, 0
         expired = list(
-            Entry.objects.filter(bucket=bucket, expires_at__lte=now).values_list("id", "key", "is_latest")[
-                :batch_size
-            ]
+            Entry.objects.filter(bucket=bucket, expires_at__lte=now).values_list("id", "key", "is_latest")[:batch_size]
         )
         if not expired:
             return 0, 0

@@ -17,7 +17,7 @@ class WriteCondition:
 def parse_revision(raw: str, *, what: str) -> int:
     match = _REVISION_RE.match(raw.strip())
     if not match or int(match.group(1)) < 1 or int(match.group(1)) > 2**63 - 1:
-        raise InvalidArgument(f"{what} must be a revision number such as 5 or \"5\"")
+        raise InvalidArgument(f'{what} must be a revision number such as 5 or "5"')
     return int(match.group(1))
 
 

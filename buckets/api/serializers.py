@@ -17,9 +17,7 @@ class BucketCreateInput(serializers.Serializer):
     description = serializers.CharField(max_length=4096, required=False, allow_blank=True, default="")
     ttl_seconds = serializers.IntegerField(required=False, default=0, min_value=0, max_value=2**31 - 1)
     max_value_size = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1)
-    max_bytes = serializers.IntegerField(
-        required=False, allow_null=True, default=None, min_value=-1, max_value=2**62
-    )
+    max_bytes = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=-1, max_value=2**62)
     history = serializers.IntegerField(required=False, default=1, min_value=1, max_value=64)
 
     def to_internal_value(self, data):

@@ -26,7 +26,9 @@ class Command(BaseCommand):
             User.objects.create_superuser(username=username, email="", password=password)
             self.stdout.write(self.style.SUCCESS(f"Admin user: {username}   password: {password}   (shown once)"))
         if ApiKey.objects.filter(name=LOCAL_KEY_NAME, revoked_at__isnull=True).exists():
-            self.stdout.write(f"API key {LOCAL_KEY_NAME!r} exists (new one: python manage.py createapikey NAME --role admin).")
+            self.stdout.write(
+                f"API key {LOCAL_KEY_NAME!r} exists (new one: python manage.py createapikey NAME --role admin)."
+            )
         else:
             issued = apikey_create(name=LOCAL_KEY_NAME, role="admin")
             self.stdout.write(self.style.SUCCESS(f"Admin API key: {issued.token}   (shown once)"))
