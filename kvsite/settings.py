@@ -152,10 +152,11 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Development serves straight from the app folders; production runs collectstatic.
 WHITENOISE_USE_FINDERS = DEBUG
+if not DEBUG:
+    STATIC_ROOT = BASE_DIR / "staticfiles"
 
 # --- Security (production profile) ----------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

@@ -23,6 +23,8 @@ class BucketCreateInput(serializers.Serializer):
     def to_internal_value(self, data):
         if not isinstance(data, dict):
             raise serializers.ValidationError({"non_field_errors": ["body must be a JSON object"]})
+        if "name" in data and not isinstance(data["name"], str):
+            raise serializers.ValidationError({"name": ["must be a string"]})
         normalized = dict(data)
         for alias, field in BUCKET_FIELD_ALIASES.items():
             if alias in normalized:

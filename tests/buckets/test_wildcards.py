@@ -1,0 +1,49 @@
+"""NATS wildcard semantics: the table from the Ironflow key-operations doc, and more."""
+
+import pytest
+
+from buckets.wildcards import compile_pattern, prefix_upper_bound
+from kvsite.errors import InvalidArgument
+
+KEYS = ["user", "flag", "user.123", "user.456", "user.123.name", "user.123.name.first", "user:123", "config.flags"]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        ("*", ["user", "flag", "user:123"]),
+        ("user.*", ["user.123", "user.456"]),
+        (">", KEYS),
+        ("user.>", ["user.123", "user.456", "user.123.name", "user.123.name.first"]),
+        ("user.*.name", ["user.123.name"]),
+        ("*.123", ["user.123"]),
+        ("user.123", ["user.123"]),
+        ("user:123", ["user:123"]),
+        ("*.*.>", ["user.123.name", "user.123.name.first"]),
+    ],
+)
+def test_pattern_matches_like_nats(pattern: str, expected: list[str]) -> None:
+    compiled = compile_pattern(pattern)
+
+    assert [key for key in KEYS if compiled.matches(key)] == expected
+
+
+@pytest.mark.parametrize(
+    ("pattern", "prefix"),
+    [("user.*", "user."), ("user.>", "user."), ("a.b.*.c", "a.b."), ("*", ""), (">", ""), ("*.x", "")],
+)
+def test_literal_prefix_is_what_precedes_the_first_wildcard(pattern: str, prefix: str) -> None:
+    assert compile_pattern(pattern).literal_prefix == prefix
+
+
+@pytest.mark.parametrize("pattern", ["", "user.>.x", "us*", "user..x", ".user", "user.", "a b", "user.>x"])
+def test_invalid_patterns_are_rejected(pattern: str) -> None:
+    with pytest.raises(InvalidArgument):
+        compile_pattern(pattern)
+
+
+def test_prefix_upper_bound_is_just_past_every_key_with_the_prefix() -> None:
+    upper = prefix_upper_bound("user.")
+
+    assert "user." < "user.zzzz" < upper
+    assert not "user/".startswith("user.") and upper <= "user/"

@@ -1,0 +1,46 @@
+"""Settings come from the environment; production refuses unsafe ones."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PROBE = "import django; django.setup(); from django.conf import settings; print(settings.DEBUG, settings.ALLOWED_HOSTS)"
+
+
+def boot(**env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL"))}
+    return subprocess.run(
+        [sys.executable, "-c", PROBE],
+        cwd=ROOT,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "kvsite.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_development_defaults_need_no_environment() -> None:
+    result = boot()
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("True")
+
+
+def test_debug_off_refuses_the_development_secret_key() -> None:
+    result = boot(DJANGO_DEBUG="0")
+
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY" in result.stderr
+
+
+def test_debug_off_refuses_a_short_secret_key() -> None:
+    assert boot(DJANGO_DEBUG="0", DJANGO_SECRET_KEY="short").returncode != 0
+
+
+def test_debug_off_with_a_real_secret_key_starts(tmp_path) -> None:
+    result = boot(DJANGO_DEBUG="0", DJANGO_SECRET_KEY="k" * 50, DJANGO_ALLOWED_HOSTS="kv.example.com, api.example.com")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False ['kv.example.com', 'api.example.com']"
