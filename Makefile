@@ -18,7 +18,7 @@ install: $(BIN)/activate
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py ensure_local_admin
-	$(BIN)/uvicorn kvsite.asgi:application --host $(HOST) --port $(PORT)
+	$(BIN)/uvicorn kvsite.asgi:application --host $(HOST) --port $(PORT) --lifespan off
 
 test: install
 	$(BIN)/ruff check .
