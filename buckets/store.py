@@ -323,19 +323,17 @@ def decode_cursor(cursor: str) -> str:
         raise InvalidArgument("invalid cursor") from None
 
 
-def key_list(
-    *, bucket: str, pattern: str | None = None, limit: int | None = None, cursor: str | None = None
-) -> KeyPage:
-    """Live keys, byte-sorted, optionally filtered by a NATS wildcard pattern.
+def live_entries(
+    *, bucket: Bucket, pattern: str | None = None, prefix: str | None = None, after: str | None = None
+) -> QuerySet[Entry]:
+    """The latest live entry of every matching key, ordered by key (lazy).
 
-    The pattern's literal prefix becomes ``key >= p AND key < bump(p)`` so the
-    database walks only that slice of the (bucket, key) index; the regular
-    expression then filters within it.
+    A wildcard ``pattern``'s literal prefix, like a plain ``prefix``, becomes
+    ``key >= p AND key < bump(p)`` so the database walks only that slice of the
+    (bucket, key) index of latest entries; the pattern's regular expression then
+    filters within it. ``after`` continues a listing past that key.
     """
-    bucket_row = bucket_get(name=bucket)
-    if limit is not None and not 1 <= limit <= 10_000:
-        raise InvalidArgument("limit must be between 1 and 10000")
-    rows = Entry.objects.filter(bucket=bucket_row, is_latest=True, operation=PUT).filter(
+    rows = Entry.objects.filter(bucket=bucket, is_latest=True, operation=PUT).filter(
         Q(expires_at__isnull=True) | Q(expires_at__gt=clock.now())
     )
     if pattern:
@@ -343,15 +341,25 @@ def key_list(
         if compiled.is_literal:
             rows = rows.filter(key=compiled.literal_prefix)
         else:
-            if compiled.literal_prefix:
-                rows = rows.filter(
-                    key__gte=compiled.literal_prefix, key__lt=prefix_upper_bound(compiled.literal_prefix)
-                )
+            prefix = prefix or compiled.literal_prefix
             if compiled.pattern != ">":
                 rows = rows.filter(key__regex=compiled.regex)
-    if cursor:
-        rows = rows.filter(key__gt=decode_cursor(cursor))
-    keys_query = rows.order_by("key").values_list("key", flat=True)
+    if prefix:
+        rows = rows.filter(key__gte=prefix, key__lt=prefix_upper_bound(prefix))
+    if after is not None:
+        rows = rows.filter(key__gt=after)
+    return rows.order_by("key")
+
+
+def key_list(
+    *, bucket: str, pattern: str | None = None, limit: int | None = None, cursor: str | None = None
+) -> KeyPage:
+    """Live keys, byte-sorted, optionally filtered by a NATS wildcard pattern and paged."""
+    bucket_row = bucket_get(name=bucket)
+    if limit is not None and not 1 <= limit <= 10_000:
+        raise InvalidArgument("limit must be between 1 and 10000")
+    after = decode_cursor(cursor) if cursor else None
+    keys_query = live_entries(bucket=bucket_row, pattern=pattern, after=after).values_list("key", flat=True)
     if limit is None:
         return KeyPage(keys=list(keys_query), next_cursor=None)
     keys = list(keys_query[: limit + 1])

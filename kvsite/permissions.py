@@ -12,14 +12,26 @@ ENTRY_READ = "kv-entry:read"
 ENTRY_WRITE = "kv-entry:write"
 ENTRY_DELETE = "kv-entry:delete"
 SECRET_ROTATE = "kv-secret:rotate"
+CONFIG_READ = "config:read"
+CONFIG_WRITE = "config:write"
 
 ALL_PERMISSIONS = frozenset(
-    {NAMESPACE_READ, NAMESPACE_WRITE, NAMESPACE_DELETE, ENTRY_READ, ENTRY_WRITE, ENTRY_DELETE, SECRET_ROTATE}
+    {
+        NAMESPACE_READ,
+        NAMESPACE_WRITE,
+        NAMESPACE_DELETE,
+        ENTRY_READ,
+        ENTRY_WRITE,
+        ENTRY_DELETE,
+        SECRET_ROTATE,
+        CONFIG_READ,
+        CONFIG_WRITE,
+    }
 )
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
-    "reader": frozenset({NAMESPACE_READ, ENTRY_READ}),
-    "writer": frozenset({NAMESPACE_READ, ENTRY_READ, ENTRY_WRITE, ENTRY_DELETE}),
+    "reader": frozenset({NAMESPACE_READ, ENTRY_READ, CONFIG_READ}),
+    "writer": frozenset({NAMESPACE_READ, ENTRY_READ, ENTRY_WRITE, ENTRY_DELETE, CONFIG_READ, CONFIG_WRITE}),
     "admin": ALL_PERMISSIONS,
 }
 

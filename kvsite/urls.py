@@ -10,6 +10,7 @@ urlpatterns = [
     path("api/v1/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/v1/kv/swagger-ui", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/v1/kv/", include("buckets.api.urls")),
+    path("api/v1/", include("buckets.api.config_urls")),
     re_path(r"^api/", errors.json_not_found),
     path("admin/", admin.site.urls),
 ]

@@ -1,0 +1,147 @@
+"""Config documents: JSON objects with revisions, feature flags, app settings.
+
+Each environment is one ``SYS_config_<env>`` bucket of the storage core, created
+on first write; a document is a key whose value is the object's compact JSON.
+Revisions, conditions, history, events and TTL all come from the core.
+"""
+
+import json
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+
+from buckets import store
+from buckets.exceptions import BucketExists, BucketNotFound, KeyNotFound, RevisionMismatch
+from buckets.keys import validate_key
+from buckets.merge_patch import apply_merge_patch
+from buckets.models import Entry
+from buckets.names import SYS_CONFIG_PREFIX, validate_bucket_name
+from kvsite.errors import InvalidArgument, ValueTooLarge
+from kvsite.jsonbody import dump_json
+
+DEFAULT_ENVIRONMENT = "default"
+MAX_DOCUMENT_BYTES = 1024 * 1024
+# A PATCH without If-Match retries its internal compare-and-swap this often.
+PATCH_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class ConfigDocument:
+    name: str
+    data: dict[str, Any] | None  # None: a deletion in the history
+    revision: int
+    updated_at: datetime
+    operation: str = "put"
+
+
+def config_bucket(environment: str) -> str:
+    try:
+        validate_bucket_name(environment)
+    except InvalidArgument:
+        raise InvalidArgument("environment id must be 1-64 letters, digits, '-' or '_'") from None
+    return SYS_CONFIG_PREFIX + environment
+
+
+def _ensure_bucket(bucket: str) -> None:
+    try:
+        store.bucket_get(name=bucket)
+    except BucketNotFound:
+        with suppress(BucketExists):  # created concurrently
+            store.bucket_create(name=bucket, history=settings.KV_CONFIG_HISTORY, max_value_size=MAX_DOCUMENT_BYTES)
+
+
+def _validated(name: str, data: Any) -> bytes:
+    validate_key(name)
+    if not isinstance(data, dict):
+        raise InvalidArgument("config data must be a JSON object")
+    encoded = dump_json(data)
+    if len(encoded) > MAX_DOCUMENT_BYTES:
+        raise ValueTooLarge(f"config document is {len(encoded)} bytes; at most {MAX_DOCUMENT_BYTES} are allowed")
+    return encoded
+
+
+def _document(entry: Entry) -> ConfigDocument:
+    data = json.loads(bytes(entry.value)) if entry.operation == Entry.Operation.PUT else None
+    return ConfigDocument(
+        name=entry.key, data=data, revision=entry.revision, updated_at=entry.created_at, operation=entry.operation
+    )
+
+
+def config_list(*, environment: str) -> list[ConfigDocument]:
+    """Every live document of the environment (without data), by name."""
+    try:
+        bucket = store.bucket_get(name=config_bucket(environment))
+    except BucketNotFound:
+        return []
+    rows = store.live_entries(bucket=bucket).only("key", "revision", "created_at", "operation")
+    return [ConfigDocument(name=row.key, data=None, revision=row.revision, updated_at=row.created_at) for row in rows]
+
+
+def config_get(*, environment: str, name: str, revision: int | None = None) -> ConfigDocument:
+    try:
+        entry = store.entry_get(bucket=config_bucket(environment), key=name, revision=revision)
+    except BucketNotFound:
+        raise KeyNotFound(name) from None
+    return _document(entry)
+
+
+def config_set(
+    *, environment: str, name: str, data: Any, if_absent: bool = False, if_revision: int | None = None
+) -> ConfigDocument:
+    """Replace the whole document (create it if absent, unless conditions say otherwise)."""
+    value = _validated(name, data)
+    bucket = config_bucket(environment)
+    _ensure_bucket(bucket)
+    entry = store.entry_put(bucket=bucket, key=name, value=value, if_absent=if_absent, if_revision=if_revision)
+    return _document(entry)
+
+
+def config_patch(*, environment: str, name: str, patch: Any, if_revision: int | None = None) -> ConfigDocument:
+    """Apply an RFC 7396 merge patch to an existing document.
+
+    The read and the write are joined by compare-and-swap on the read revision, so
+    a concurrent writer is never overwritten: with ``if_revision`` the caller gets
+    the 412; without, the patch is re-applied to the newer document.
+    """
+    if not isinstance(patch, dict):
+        raise InvalidArgument("a merge patch of a config document must be a JSON object")
+    for _ in range(PATCH_ATTEMPTS):
+        current = config_get(environment=environment, name=name)
+        if if_revision is not None and current.revision != if_revision:
+            raise RevisionMismatch(name, if_revision, current.revision)
+        try:
+            return config_set(
+                environment=environment,
+                name=name,
+                data=apply_merge_patch(current.data, patch),
+                if_revision=current.revision,
+            )
+        except RevisionMismatch:
+            if if_revision is not None:
+                raise
+    raise RevisionMismatch(name, current.revision, None)
+
+
+def config_delete(*, environment: str, name: str, if_revision: int | None = None) -> None:
+    try:
+        store.entry_delete(bucket=config_bucket(environment), key=name, if_revision=if_revision)
+    except BucketNotFound:
+        raise KeyNotFound(name) from None
+
+
+def config_history(*, environment: str, name: str) -> list[ConfigDocument]:
+    """Kept revisions, newest first; deletions have ``data`` None."""
+    try:
+        entries = store.entry_history(bucket=config_bucket(environment), key=name)
+    except BucketNotFound:
+        raise KeyNotFound(name) from None
+    return [_document(entry) for entry in reversed(entries)]
+
+
+def config_rollback(*, environment: str, name: str, revision: int) -> ConfigDocument:
+    """A new revision whose data is that of the kept ``revision``."""
+    old = config_get(environment=environment, name=name, revision=revision)
+    return config_set(environment=environment, name=name, data=old.data)
