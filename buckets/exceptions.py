@@ -39,6 +39,11 @@ class ValueTooBig(ValueTooLarge):
         super().__init__(f"value is {size} bytes; this bucket allows at most {limit}")
 
 
+class KeyLimitReached(StorageFull):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the bucket already holds its maximum of {limit} keys")
+
+
 class BucketFull(StorageFull):
     def __init__(self, limit: int) -> None:
         super().__init__(f"write would take the bucket over its max_bytes of {limit}")

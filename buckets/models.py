@@ -28,11 +28,17 @@ class Bucket(models.Model):
     max_value_size = models.PositiveIntegerField()
     max_bytes = models.BigIntegerField(default=-1, help_text="-1: unlimited.")
     history = models.PositiveSmallIntegerField(default=1)
+    max_keys = models.BigIntegerField(default=-1, help_text="Live keys allowed; -1: unlimited.")
+    key_format = models.CharField(
+        max_length=8, default="nats", help_text="'nats': NATS subject keys; 'text': any UTF-8 without controls."
+    )
     created_at = models.DateTimeField()
     # Maintained in every write transaction, so info is O(1) and exact.
     last_revision = models.BigIntegerField(default=0)
     values_count = models.BigIntegerField(default=0)
     bytes_total = models.BigIntegerField(default=0)
+    # Keys whose latest entry is a put, until deleted, purged or swept (quota).
+    live_keys = models.BigIntegerField(default=0)
 
     class Meta:
         ordering = ["name"]

@@ -26,12 +26,13 @@ from buckets.exceptions import (
     BucketFull,
     BucketNotFound,
     KeyExists,
+    KeyLimitReached,
     KeyNotFound,
     RevisionMismatch,
     RevisionNotFound,
     ValueTooBig,
 )
-from buckets.keys import validate_key
+from buckets.keys import KEY_FORMATS, NATS_KEYS, validate_key
 from buckets.models import Bucket, Entry
 from buckets.names import public_name
 from buckets.wildcards import compile_pattern, prefix_upper_bound
@@ -57,6 +58,8 @@ def bucket_create(
     max_value_size: int | None = None,
     max_bytes: int | None = None,
     history: int = 1,
+    max_keys: int | None = None,
+    key_format: str = NATS_KEYS,
 ) -> Bucket:
     """Create a bucket under its internal name; BucketExists if it is taken."""
     ceiling = settings.KV_VALUE_SIZE_CEILING
@@ -74,6 +77,12 @@ def bucket_create(
         raise InvalidArgument("max_bytes must be positive, or -1 / 0 for unlimited")
     if len(description) > 4096:
         raise InvalidArgument("description must be at most 4096 characters")
+    if max_keys is None or max_keys == UNLIMITED:
+        max_keys = UNLIMITED
+    elif max_keys < 1:
+        raise InvalidArgument("max_keys must be positive, or -1 for unlimited")
+    if key_format not in KEY_FORMATS:
+        raise InvalidArgument(f"key_format must be one of {', '.join(KEY_FORMATS)}")
     try:
         with transaction.atomic():
             return Bucket.objects.create(
@@ -83,6 +92,8 @@ def bucket_create(
                 max_value_size=max_value_size,
                 max_bytes=max_bytes,
                 history=history,
+                max_keys=max_keys,
+                key_format=key_format,
                 created_at=clock.now(),
             )
     except IntegrityError:
@@ -144,8 +155,8 @@ def _write(
     if_revision: int | None = None,
     expires_at: datetime | None = None,
 ) -> Entry:
-    validate_key(key)
     bucket = _lock_bucket(bucket_name)
+    validate_key(key, key_format=bucket.key_format)
     if operation == PUT and len(value) > bucket.max_value_size:
         raise ValueTooBig(len(value), bucket.max_value_size)
     now = clock.now()
@@ -179,6 +190,10 @@ def _write(
     bytes_total = bucket.bytes_total + size - sum(row[3] for row in removed)
     if operation == PUT and bucket.max_bytes != UNLIMITED and bytes_total > bucket.max_bytes:
         raise BucketFull(bucket.max_bytes)
+    # live_keys counts keys whose latest entry is a put, until a write or the sweeper removes them.
+    live_keys = bucket.live_keys + (operation == PUT) - (latest is not None and latest[2] == PUT)
+    if operation == PUT and bucket.max_keys != UNLIMITED and live_keys > bucket.max_keys:
+        raise KeyLimitReached(bucket.max_keys)
 
     if removed:
         Entry.objects.filter(id__in=[row[0] for row in removed]).delete()
@@ -197,7 +212,7 @@ def _write(
         is_latest=True,
     )
     Bucket.objects.filter(pk=bucket.pk).update(
-        last_revision=revision, values_count=values_count, bytes_total=bytes_total
+        last_revision=revision, values_count=values_count, bytes_total=bytes_total, live_keys=live_keys
     )
     publish_on_commit(
         bucket_group(bucket.name),
@@ -271,9 +286,12 @@ def _missing(bucket: str, key: str) -> KeyNotFound | BucketNotFound:
     return KeyNotFound(key)
 
 
-def entry_get(*, bucket: str, key: str, revision: int | None = None) -> Entry:
-    """The latest live value of ``key``, or the kept put at ``revision``."""
-    validate_key(key)
+def entry_get(*, bucket: str, key: str, revision: int | None = None, key_format: str = NATS_KEYS) -> Entry:
+    """The latest live value of ``key``, or the kept put at ``revision``.
+
+    Reads skip the bucket row, so the caller names the bucket's key format.
+    """
+    validate_key(key, key_format=key_format)
     now = clock.now()
     rows = Entry.objects.filter(bucket__name=bucket, key=key)
     if revision is None:
@@ -296,9 +314,9 @@ def entry_get(*, bucket: str, key: str, revision: int | None = None) -> Entry:
     return entry
 
 
-def entry_history(*, bucket: str, key: str) -> list[Entry]:
+def entry_history(*, bucket: str, key: str, key_format: str = NATS_KEYS) -> list[Entry]:
     """Kept entries of ``key``, oldest first, markers included."""
-    validate_key(key)
+    validate_key(key, key_format=key_format)
     now = clock.now()
     entries = list(Entry.objects.filter(bucket__name=bucket, key=key).order_by("revision"))
     if not entries or not _is_live(entries[-1].expires_at, now):

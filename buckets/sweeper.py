@@ -36,6 +36,7 @@ def _sweep_batch(*, bucket_id: int, now: datetime, batch_size: int) -> tuple[int
             return 0, 0
         # A key whose latest entry expired is gone as a whole: its older entries go too.
         gone_keys = {key for _, key, is_latest in expired if is_latest}
+        gone_live = Entry.objects.filter(bucket=bucket, key__in=gone_keys, is_latest=True, operation="put").count()
         doomed = {entry_id for entry_id, _, _ in expired}
         if gone_keys:
             doomed |= set(Entry.objects.filter(bucket=bucket, key__in=gone_keys).values_list("id", flat=True))
@@ -43,7 +44,9 @@ def _sweep_batch(*, bucket_id: int, now: datetime, batch_size: int) -> tuple[int
         freed = doomed_rows.aggregate(total=Sum("size"))["total"] or 0
         removed, _ = doomed_rows.delete()
         Bucket.objects.filter(pk=bucket.pk).update(
-            values_count=bucket.values_count - removed, bytes_total=bucket.bytes_total - freed
+            values_count=bucket.values_count - removed,
+            bytes_total=bucket.bytes_total - freed,
+            live_keys=bucket.live_keys - gone_live,
         )
         return removed, len(gone_keys)
 

@@ -68,6 +68,12 @@ def compile_pattern(pattern: str) -> KeyPattern:
 def prefix_upper_bound(prefix: str) -> str:
     """The smallest string greater than every string that starts with ``prefix``.
 
-    Keys are ASCII, so bumping the last character is enough.
+    Bumping the last character is enough (byte order of UTF-8 is code point
+    order); a last character that cannot be bumped is dropped and its
+    predecessor bumped instead.
     """
+    while prefix and ord(prefix[-1]) == 0x10FFFF:
+        prefix = prefix[:-1]
+    if not prefix:
+        return chr(0x10FFFF) * 2
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)

@@ -17,6 +17,7 @@ from buckets.exceptions import (
     BucketFull,
     BucketNotFound,
     KeyExists,
+    KeyLimitReached,
     KeyNotFound,
     RevisionMismatch,
     RevisionNotFound,
@@ -24,6 +25,7 @@ from buckets.exceptions import (
 )
 from buckets.models import Entry
 from buckets.names import app_bucket
+from buckets.sweeper import sweep_expired
 from kvsite.errors import InvalidArgument
 
 pytestmark = pytest.mark.django_db
@@ -411,3 +413,52 @@ def test_a_rolled_back_write_publishes_nothing(bucket, django_capture_on_commit_
 
     assert receive_all(bucket_group(B), rolled_back) == []
     assert info().last_revision == 0
+
+
+# --- key formats and the key quota -----------------------------------------------------
+
+
+def test_text_key_buckets_take_any_utf8_without_controls(make_bucket) -> None:
+    make_bucket("items", key_format="text")
+    bucket = app_bucket("items")
+
+    store.entry_put(bucket=bucket, key="héllo wörld/ü?#%", value=b"1")
+
+    assert store.entry_get(bucket=bucket, key="héllo wörld/ü?#%", key_format="text").revision == 1
+    with pytest.raises(InvalidArgument):
+        store.entry_put(bucket=bucket, key="bell\x07", value=b"1")
+    with pytest.raises(InvalidArgument):
+        store.entry_put(bucket=bucket, key="x" * 513, value=b"1")
+
+
+def test_nats_buckets_still_refuse_text_keys(bucket) -> None:
+    with pytest.raises(InvalidArgument):
+        store.entry_put(bucket=B, key="with space", value=b"1")
+
+
+def test_max_keys_refuses_new_keys_but_not_overwrites(make_bucket) -> None:
+    make_bucket("quota", max_keys=2)
+    bucket = app_bucket("quota")
+    store.entry_put(bucket=bucket, key="a", value=b"1")
+    store.entry_put(bucket=bucket, key="b", value=b"1")
+
+    with pytest.raises(KeyLimitReached):
+        store.entry_put(bucket=bucket, key="c", value=b"1")
+    store.entry_put(bucket=bucket, key="a", value=b"2")
+    store.entry_delete(bucket=bucket, key="a")
+    assert store.entry_put(bucket=bucket, key="c", value=b"1").revision == 5
+    assert store.bucket_get(name=bucket).live_keys == 2
+
+
+def test_live_key_count_follows_deletes_purges_and_expiry(make_bucket, clock) -> None:
+    make_bucket("quota", ttl_seconds=10)
+    bucket = app_bucket("quota")
+    for key in ("a", "b", "c"):
+        store.entry_put(bucket=bucket, key=key, value=b"1")
+    store.entry_delete(bucket=bucket, key="a")
+    store.entry_purge(bucket=bucket, key="b")
+    assert store.bucket_get(name=bucket).live_keys == 1
+
+    clock.advance(11)
+    sweep_expired()
+    assert store.bucket_get(name=bucket).live_keys == 0
