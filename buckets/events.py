@@ -13,6 +13,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from buckets.names import SYS_SECRETS_PREFIX
+
 logger = logging.getLogger(__name__)
 
 
@@ -26,12 +28,17 @@ def rfc3339(moment: datetime) -> str:
 
 
 def change_event(*, bucket: str, key: str, value: bytes, revision: int, operation: str, created_at: datetime) -> dict:
-    """The ``kv_update`` event; ``bucket`` is the name clients know (unprefixed for APP_)."""
+    """The ``kv_update`` event; ``bucket`` is the name clients know (unprefixed for APP_).
+
+    Secret buckets' events never carry the value: even sealed, it has no business
+    on the channel layer.
+    """
+    carries_value = operation == "put" and not bucket.startswith(SYS_SECRETS_PREFIX)
     return {
         "type": "kv_update",
         "bucket": bucket,
         "key": key,
-        "value": base64.b64encode(value).decode() if operation == "put" else "",
+        "value": base64.b64encode(value).decode() if carries_value else "",
         "revision": revision,
         "operation": operation,
         "created_at": rfc3339(created_at),

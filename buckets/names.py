@@ -27,5 +27,17 @@ def app_bucket(name: str) -> str:
     return APP_PREFIX + validate_bucket_name(name)
 
 
+def new_app_bucket(name: str) -> str:
+    """The internal name for a user bucket about to be created.
+
+    ``SYS_`` is refused here, not in ``app_bucket``: a read of ``SYS_x`` through the
+    bucket API simply finds no ``APP_SYS_x`` (404), while creating one would give
+    a user bucket whose public name looks internal.
+    """
+    if name.startswith("SYS_"):
+        raise InvalidArgument("bucket names starting with SYS_ are reserved")
+    return app_bucket(name)
+
+
 def public_name(internal: str) -> str:
     return internal[len(APP_PREFIX) :] if internal.startswith(APP_PREFIX) else internal

@@ -36,6 +36,8 @@ from buckets.keys import KEY_FORMATS, NATS_KEYS, validate_key
 from buckets.models import Bucket, Entry
 from buckets.names import public_name
 from buckets.wildcards import compile_pattern, prefix_upper_bound
+from kvsite.audit import Action as AuditAction
+from kvsite.audit import AuditActor, audit_record
 from kvsite.errors import InvalidArgument
 
 PUT = Entry.Operation.PUT
@@ -60,8 +62,12 @@ def bucket_create(
     history: int = 1,
     max_keys: int | None = None,
     key_format: str = NATS_KEYS,
+    audit: AuditActor | None = None,
 ) -> Bucket:
-    """Create a bucket under its internal name; BucketExists if it is taken."""
+    """Create a bucket under its internal name; BucketExists if it is taken.
+
+    With ``audit``, the creation's audit row is written in the same transaction.
+    """
     ceiling = settings.KV_VALUE_SIZE_CEILING
     if max_value_size is None:
         max_value_size = min(settings.KV_DEFAULT_MAX_VALUE_SIZE, ceiling)
@@ -85,7 +91,7 @@ def bucket_create(
         raise InvalidArgument(f"key_format must be one of {', '.join(KEY_FORMATS)}")
     try:
         with transaction.atomic():
-            return Bucket.objects.create(
+            bucket = Bucket.objects.create(
                 name=name,
                 description=description,
                 ttl_seconds=ttl_seconds,
@@ -96,6 +102,9 @@ def bucket_create(
                 key_format=key_format,
                 created_at=clock.now(),
             )
+            if audit is not None:
+                audit_record(actor=audit, action=AuditAction.WRITE, namespace=name, detail="bucket created")
+            return bucket
     except IntegrityError:
         raise BucketExists(public_name(name)) from None
 
@@ -113,13 +122,15 @@ def bucket_list(*, prefix: str) -> QuerySet[Bucket]:
 
 
 @transaction.atomic
-def bucket_delete(*, name: str) -> None:
-    """Delete a bucket with all its keys and history."""
+def bucket_delete(*, name: str, audit: AuditActor | None = None) -> None:
+    """Delete a bucket with all its keys and history (and, with ``audit``, record it in the same transaction)."""
     bucket = Bucket.objects.select_for_update().filter(name=name).first()
     if bucket is None:
         raise BucketNotFound(public_name(name))
     Entry.objects.filter(bucket=bucket).delete()
     bucket.delete()
+    if audit is not None:
+        audit_record(actor=audit, action=AuditAction.DELETE, namespace=name, detail="bucket deleted")
 
 
 def _lock_bucket(name: str) -> Bucket:
@@ -362,10 +373,14 @@ def live_entries(
             prefix = prefix or compiled.literal_prefix
             if compiled.pattern != ">":
                 rows = rows.filter(key__regex=compiled.regex)
+    # One range, with the later of the two lower bounds, so the index walk starts
+    # at the cursor rather than at the prefix (SQLite uses only one of two bounds).
     if prefix:
-        rows = rows.filter(key__gte=prefix, key__lt=prefix_upper_bound(prefix))
-    if after is not None:
+        rows = rows.filter(key__lt=prefix_upper_bound(prefix))
+    if after is not None and after >= (prefix or ""):
         rows = rows.filter(key__gt=after)
+    elif prefix:
+        rows = rows.filter(key__gte=prefix)
     return rows.order_by("key")
 
 

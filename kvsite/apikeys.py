@@ -8,6 +8,7 @@ effect within that window in every process.
 """
 
 import hashlib
+import re
 import secrets
 import threading
 import time
@@ -17,6 +18,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.text import slugify
 
 from kvsite.errors import InvalidArgument, NotFound, Unauthenticated
 from kvsite.models import ApiKey
@@ -26,6 +28,9 @@ TOKEN_PREFIX = "kvs_"
 DISPLAY_PREFIX_LENGTH = 12
 # last_used_at is bookkeeping, not an audit trail: one write a minute per key is enough.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+# An account names the owner of items (/kv/items): the bucket ``items-<account>``.
+ACCOUNT_MAX_LENGTH = 40
+_ACCOUNT_RE = re.compile(rf"^[A-Za-z0-9_-]{{1,{ACCOUNT_MAX_LENGTH}}}$")
 
 
 @dataclass(frozen=True)
@@ -38,20 +43,48 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def account_validate(account: str) -> str:
+    """Return ``account`` if it is 1-40 letters, digits, '-' or '_', else raise InvalidArgument."""
+    if not isinstance(account, str) or not _ACCOUNT_RE.match(account):
+        raise InvalidArgument(f"account must be 1-{ACCOUNT_MAX_LENGTH} letters, digits, '-' or '_'")
+    return account
+
+
+def account_from_name(name: str) -> str:
+    """The default account of a key: a slug of its name.
+
+    A name with nothing sluggable gets an account of its own rather than a shared
+    catch-all one, since keys of one account see each other's items.
+    """
+    slug = slugify(name)[:ACCOUNT_MAX_LENGTH].strip("-_")
+    return slug or f"key-{secrets.token_hex(6)}"
+
+
 def apikey_create(
-    *, name: str, role: str, bucket_pattern: str = "", expires_at: datetime | None = None
+    *,
+    name: str,
+    role: str,
+    bucket_pattern: str = "",
+    expires_at: datetime | None = None,
+    account: str | None = None,
 ) -> IssuedApiKey:
-    """Issue a key; the token is returned once and never stored."""
+    """Issue a key; the token is returned once and never stored.
+
+    ``account`` (default: a slug of ``name``) owns the key's items; keys of one
+    account share them.
+    """
     if role not in ROLE_PERMISSIONS:
         raise InvalidArgument(f"role must be one of {', '.join(sorted(ROLE_PERMISSIONS))}")
     name = name.strip()
     if not name or len(name) > 100:
         raise InvalidArgument("name must be 1-100 characters")
+    account = account_from_name(name) if account is None else account_validate(account)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     api_key = ApiKey.objects.create(
         name=name,
         role=role,
         bucket_pattern=bucket_pattern,
+        account=account,
         token_hash=hash_token(token),
         prefix=token[:DISPLAY_PREFIX_LENGTH],
         expires_at=expires_at,
@@ -108,6 +141,7 @@ def principal_for_api_key(api_key: ApiKey) -> Principal:
         name=api_key.name,
         permissions=ROLE_PERMISSIONS[api_key.role],
         bucket_pattern=api_key.bucket_pattern,
+        account=api_key.account,
     )
 
 

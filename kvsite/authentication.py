@@ -10,8 +10,10 @@ from kvsite.permissions import ALL_PERMISSIONS, Principal
 
 
 def principal_for_user(user) -> Principal:
-    """Staff users act with every permission; the dashboard is their tool."""
-    return Principal(kind="user", id=user.pk, name=user.get_username(), permissions=ALL_PERMISSIONS)
+    """Staff users act with every permission; the dashboard is their tool. Their items are their own."""
+    return Principal(
+        kind="user", id=user.pk, name=user.get_username(), permissions=ALL_PERMISSIONS, account=f"user-{user.pk}"
+    )
 
 
 class ApiKeyAuthentication(BaseAuthentication):

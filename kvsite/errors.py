@@ -7,7 +7,8 @@ the gRPC vocabulary Ironflow uses (``not_found``, ``failed_precondition``, ...).
 import logging
 
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
@@ -123,7 +124,14 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     return None
 
 
-def json_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+def _wants_json(request: HttpRequest) -> bool:
+    """API paths answer in JSON; everything else is the dashboard, which renders HTML pages."""
+    return request.path.startswith(("/api/", "/kv/"))
+
+
+def json_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if not _wants_json(request):
+        return render(request, "dashboard/404.html", status=404)
     return JsonResponse(error_body("not found", "not_found"), status=404)
 
 
@@ -135,5 +143,7 @@ def json_bad_request(request: HttpRequest, exception: Exception | None = None) -
     return JsonResponse(error_body("bad request", "invalid_argument"), status=400)
 
 
-def json_permission_denied(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+def json_permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if not _wants_json(request):
+        return render(request, "dashboard/403.html", status=403)
     return JsonResponse(error_body("permission denied", "permission_denied"), status=403)

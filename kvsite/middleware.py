@@ -1,6 +1,8 @@
-"""Keeps every API failure JSON, even with DEBUG on (which would render HTML)."""
+"""Keeps every API failure JSON, even with DEBUG on (which would render HTML); request ids."""
 
 import logging
+import re
+import uuid
 
 from django.db import DatabaseError, InterfaceError
 from django.http import HttpRequest, JsonResponse
@@ -31,3 +33,24 @@ def _database_down(exception: Exception) -> bool:
     from django.db import OperationalError
 
     return isinstance(exception, (OperationalError, InterfaceError))
+
+
+class RequestIdMiddleware:
+    """Gives every request an id (``request.request_id``) and echoes it as ``X-Request-Id``.
+
+    A caller's own id is kept when it is short and plain, so it can be followed
+    through proxies; anything else is replaced, as it ends up in logs and audit rows.
+    """
+
+    header = "X-Request-Id"
+    _valid = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest):
+        supplied = request.headers.get(self.header, "")
+        request.request_id = supplied if self._valid.match(supplied) else uuid.uuid4().hex
+        response = self.get_response(request)
+        response[self.header] = request.request_id
+        return response

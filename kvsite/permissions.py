@@ -12,6 +12,10 @@ ENTRY_READ = "kv-entry:read"
 ENTRY_WRITE = "kv-entry:write"
 ENTRY_DELETE = "kv-entry:delete"
 SECRET_ROTATE = "kv-secret:rotate"
+# Reveal a secret's value; listing and info need this or SECRET_WRITE.
+SECRET_READ = "kv-secret:read"
+SECRET_WRITE = "kv-secret:write"
+AUDIT_READ = "kv-audit:read"
 CONFIG_READ = "config:read"
 CONFIG_WRITE = "config:write"
 
@@ -24,6 +28,9 @@ ALL_PERMISSIONS = frozenset(
         ENTRY_WRITE,
         ENTRY_DELETE,
         SECRET_ROTATE,
+        SECRET_READ,
+        SECRET_WRITE,
+        AUDIT_READ,
         CONFIG_READ,
         CONFIG_WRITE,
     }
@@ -48,6 +55,8 @@ class Principal:
     name: str
     permissions: frozenset[str] = field(default_factory=frozenset)
     bucket_pattern: str = ""
+    # Owner of the items this principal sees (/kv/items); "" means none.
+    account: str = ""
 
     is_authenticated = True
     is_anonymous = False
@@ -59,6 +68,13 @@ class Principal:
         if permission not in self.permissions:
             return False
         return bucket is None or self.can_access_bucket(bucket)
+
+    def require_any(self, *permissions: str, bucket: str | None = None) -> None:
+        """Raise PermissionDenied unless this principal holds one of ``permissions`` (on ``bucket``)."""
+        if not any(permission in self.permissions for permission in permissions):
+            raise PermissionDenied(f"missing permission {' or '.join(permissions)}")
+        if bucket is not None and not self.can_access_bucket(bucket):
+            raise PermissionDenied(f"this key may not access bucket {bucket!r}")
 
     def require(self, permission: str, *, bucket: str | None = None) -> None:
         """Raise PermissionDenied unless this principal holds ``permission`` (on ``bucket``)."""

@@ -1,3 +1,9 @@
-"""WebSocket routes (filled by the watch feature)."""
+"""WebSocket routes."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from buckets.watch import KeyWatchConsumer
+
+websocket_urlpatterns = [
+    path("api/v1/kv/buckets/<str:bucket>/watch", KeyWatchConsumer.as_asgi(), name="kv-watch"),
+]

@@ -215,3 +215,62 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
     "loggers": {"django.request": {"level": "ERROR"}},
 }
+
+# --- Secrets ---
+# Master keys sealing secret values: KV_MASTER_KEYS="id:base64(32 bytes),..."; the
+# first seals, all open (rotation: prepend the new key, run rotate_master_key, drop
+# the old one). Unset under DJANGO_DEBUG, a development key is generated into
+# KV_MASTER_KEY_FILE, outside the repository; unset with debug off, start-up fails.
+from secrets_app.masterkeys import master_keys_configure  # noqa: E402  (pure module, no app registry)
+
+KV_MASTER_KEY_FILE = Path(
+    os.environ.get("KV_MASTER_KEY_FILE", "") or Path.home() / ".config" / "kvsite" / "master.key"
+).expanduser()
+KV_MASTER_KEYS = master_keys_configure(
+    raw=os.environ.get("KV_MASTER_KEYS", ""), debug=DEBUG, key_file=KV_MASTER_KEY_FILE, base_dir=BASE_DIR
+)
+# Request ids first, so every later layer (logs, audit rows) can use request.request_id.
+MIDDLEWARE.insert(0, "kvsite.middleware.RequestIdMiddleware")
+
+# --- Watch ---
+# Live watch over WebSocket (buckets/watch.py). Idle connections get a {"type": "ping"}
+# every HEARTBEAT seconds and are closed (4408) when nothing comes back within
+# HEARTBEAT_TIMEOUT; each connection buffers at most QUEUE_SIZE events before it is
+# closed (4008) instead of growing; a revision gap is waited for GAP seconds before
+# it is filled from the database.
+KV_WATCH_HEARTBEAT_SECONDS = float(os.environ.get("KV_WATCH_HEARTBEAT_SECONDS", "30"))
+KV_WATCH_HEARTBEAT_TIMEOUT_SECONDS = float(os.environ.get("KV_WATCH_HEARTBEAT_TIMEOUT_SECONDS", "30"))
+KV_WATCH_QUEUE_SIZE = int(os.environ.get("KV_WATCH_QUEUE_SIZE", "1000"))
+KV_WATCH_GAP_SECONDS = float(os.environ.get("KV_WATCH_GAP_SECONDS", "0.15"))
+KV_WATCH_REPLAY_BATCH = int(os.environ.get("KV_WATCH_REPLAY_BATCH", "500"))
+KV_WATCH_CLOSE_TIMEOUT_SECONDS = float(os.environ.get("KV_WATCH_CLOSE_TIMEOUT_SECONDS", "5"))
+KV_WATCH_TICKET_SECONDS = int(os.environ.get("KV_WATCH_TICKET_SECONDS", "30"))
+if REDIS_URL:
+    # A prefix per deployment (or test run) keeps two of them on one Redis apart.
+    CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = os.environ.get("KV_CHANNEL_LAYER_PREFIX", "asgi")
+else:
+    # The in-memory layer drops a group message when a channel holds `capacity`
+    # unread ones; watchers drain theirs at once, this is headroom for bursts.
+    CHANNEL_LAYERS["default"]["CONFIG"] = {"capacity": 1000}
+
+# --- Dashboard ---
+# The staff dashboard (kvsite/dashboard/) signs in with Django auth at /login.
+LOGIN_URL = "dashboard:login"
+LOGIN_REDIRECT_URL = "dashboard:buckets"
+LOGOUT_REDIRECT_URL = "dashboard:login"
+
+# --- Items API ---
+# The simple items API (/kv/items, buckets/items.py): each account's JSON values in
+# its own bucket items-<account>. A value's size is its stored compact UTF-8 JSON,
+# in decimal units: "1 MB" is 1_000_000 bytes. MAX_KEYS is fixed into an account's
+# bucket when its first item creates it. Reads and writes are token buckets per
+# account (RATE tokens a second, up to BURST), shared by every process through
+# Redis when REDIS_URL is set, per process otherwise; a RATE of 0 turns one off.
+KV_ITEMS_MAX_VALUE_BYTES = int(os.environ.get("KV_ITEMS_MAX_VALUE_BYTES", "1000000"))
+KV_ITEMS_MAX_KEYS = int(os.environ.get("KV_ITEMS_MAX_KEYS", "1000000"))
+KV_ITEMS_READ_RATE = float(os.environ.get("KV_ITEMS_READ_RATE", "1000"))
+KV_ITEMS_READ_BURST = float(os.environ.get("KV_ITEMS_READ_BURST", "2000"))
+KV_ITEMS_WRITE_RATE = float(os.environ.get("KV_ITEMS_WRITE_RATE", "500"))
+KV_ITEMS_WRITE_BURST = float(os.environ.get("KV_ITEMS_WRITE_BURST", "1000"))
+# Prefix of the limiter's Redis keys: one per deployment (or test run) sharing a Redis.
+KV_ITEMS_RATELIMIT_PREFIX = os.environ.get("KV_ITEMS_RATELIMIT_PREFIX", "kvsite")

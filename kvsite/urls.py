@@ -3,6 +3,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from kvsite import errors, health
+from kvsite.audit_api import AuditListApi
 
 urlpatterns = [
     path("health", health.health, name="health"),
@@ -11,8 +12,13 @@ urlpatterns = [
     path("api/v1/kv/swagger-ui", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/v1/kv/", include("buckets.api.urls")),
     path("api/v1/", include("buckets.api.config_urls")),
+    path("api/v1/", include("secrets_app.api.urls")),
+    path("api/v1/audit", AuditListApi.as_view(), name="audit"),
+    path("api/v1/ws-ticket", include("kvsite.tickets_api")),
     re_path(r"^api/", errors.json_not_found),
+    path("kv/", include("buckets.api.items_urls")),
     path("admin/", admin.site.urls),
+    path("", include("kvsite.dashboard.urls")),
 ]
 
 handler400 = "kvsite.errors.json_bad_request"

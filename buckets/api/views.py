@@ -21,7 +21,9 @@ from buckets.api.serializers import (
     bucket_info,
     entry_body,
 )
-from buckets.names import APP_PREFIX, app_bucket, public_name
+from buckets.names import APP_PREFIX, app_bucket, new_app_bucket, public_name
+from kvsite.audit import Action as AuditAction
+from kvsite.audit import audit_actor_from_request, audit_refusals
 from kvsite.errors import ValueTooLarge
 from kvsite.permissions import (
     ENTRY_DELETE,
@@ -66,15 +68,19 @@ class BucketListCreateApi(APIView):
         params = BucketCreateInput(data=request.data)
         params.is_valid(raise_exception=True)
         data = params.validated_data
-        internal = _authorized_bucket(request, data["name"], NAMESPACE_WRITE)
-        bucket = store.bucket_create(
-            name=internal,
-            description=data["description"],
-            ttl_seconds=data["ttl_seconds"],
-            max_value_size=data["max_value_size"],
-            max_bytes=data["max_bytes"],
-            history=data["history"],
-        )
+        actor = audit_actor_from_request(request)
+        with audit_refusals(actor=actor, action=AuditAction.WRITE) as scope:
+            scope.namespace = new_app_bucket(data["name"])
+            request.user.require(NAMESPACE_WRITE, bucket=data["name"])
+            bucket = store.bucket_create(
+                name=scope.namespace,
+                description=data["description"],
+                ttl_seconds=data["ttl_seconds"],
+                max_value_size=data["max_value_size"],
+                max_bytes=data["max_bytes"],
+                history=data["history"],
+                audit=actor,
+            )
         return Response(bucket_info(bucket), status=201)
 
 
@@ -86,8 +92,11 @@ class BucketDetailApi(APIView):
 
     @extend_schema(operation_id="kv_bucket_delete", responses={204: None, **ERRORS})
     def delete(self, request: Request, bucket: str) -> Response:
-        internal = _authorized_bucket(request, bucket, NAMESPACE_DELETE)
-        store.bucket_delete(name=internal)
+        actor = audit_actor_from_request(request)
+        with audit_refusals(actor=actor, action=AuditAction.DELETE) as scope:
+            scope.namespace = app_bucket(bucket)
+            internal = _authorized_bucket(request, bucket, NAMESPACE_DELETE)
+            store.bucket_delete(name=internal, audit=actor)
         return Response(status=204)
 
 

@@ -1,5 +1,6 @@
 """Settings come from the environment; production refuses unsafe ones."""
 
+import base64
 import os
 import subprocess
 import sys
@@ -10,7 +11,11 @@ PROBE = "import django; django.setup(); from django.conf import settings; print(
 
 
 def boot(**env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL"))}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL", "KV_MASTER_KEY"))
+    }
     return subprocess.run(
         [sys.executable, "-c", PROBE],
         cwd=ROOT,
@@ -40,7 +45,12 @@ def test_debug_off_refuses_a_short_secret_key() -> None:
 
 
 def test_debug_off_with_a_real_secret_key_starts(tmp_path) -> None:
-    result = boot(DJANGO_DEBUG="0", DJANGO_SECRET_KEY="k" * 50, DJANGO_ALLOWED_HOSTS="kv.example.com, api.example.com")
+    result = boot(
+        DJANGO_DEBUG="0",
+        DJANGO_SECRET_KEY="k" * 50,
+        DJANGO_ALLOWED_HOSTS="kv.example.com, api.example.com",
+        KV_MASTER_KEYS="k1:" + base64.b64encode(bytes(32)).decode(),
+    )
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False ['kv.example.com', 'api.example.com']"

@@ -1,0 +1,113 @@
+-- wrk script for bench/kv_http.py: builds each request and prints one JSON summary line.
+--
+-- The request shape comes from the environment, so one script serves every row:
+--   KV_BENCH_MODE   kv-get | kv-put | plain-get | etcd-get | etcd-put
+--   KV_BENCH_PATH   request path (kv-get, kv-put: up to the key; others: the full path)
+--   KV_BENCH_TOKEN  bearer token for the kvsite API
+--   KV_BENCH_KEYS   how many distinct keys the writes cycle through
+--   KV_BENCH_VALUE  the value written by the PUT modes
+
+local mode = os.getenv("KV_BENCH_MODE") or "plain-get"
+local path = os.getenv("KV_BENCH_PATH") or "/"
+local token = os.getenv("KV_BENCH_TOKEN") or ""
+local key_count = tonumber(os.getenv("KV_BENCH_KEYS") or "1000")
+local value = os.getenv("KV_BENCH_VALUE") or "value"
+
+local b64chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+-- Standard base64 with padding, for etcd's JSON gateway (keys and values are bytes there).
+local function base64(data)
+  return ((data:gsub(".", function(char)
+    local byte, bits = char:byte(), ""
+    for i = 8, 1, -1 do
+      bits = bits .. (byte % 2 ^ i - byte % 2 ^ (i - 1) > 0 and "1" or "0")
+    end
+    return bits
+  end) .. "0000"):gsub("%d%d%d?%d?%d?%d?", function(bits)
+    if #bits < 6 then
+      return ""
+    end
+    local index = 0
+    for i = 1, 6 do
+      index = index + (bits:sub(i, i) == "1" and 2 ^ (6 - i) or 0)
+    end
+    return b64chars:sub(index + 1, index + 1)
+  end) .. ({ "", "==", "=" })[#data % 3 + 1])
+end
+
+-- setup() runs in wrk's main Lua state; thread:set() gives each thread a global thread_id.
+local threads_started = 0
+local counter = 0
+
+function setup(thread)
+  threads_started = threads_started + 1
+  thread:set("thread_id", threads_started)
+end
+
+local function next_key()
+  -- Each thread walks its own offset through the key space, so threads rarely write
+  -- the same key at the same moment (they all share the bucket lock regardless).
+  counter = counter + 1
+  return string.format("k%05d", ((thread_id or 0) * 7919 + counter) % key_count)
+end
+
+local function prebuilt(method, headers, body)
+  local request = wrk.format(method, path, headers, body)
+  return function()
+    return request
+  end
+end
+
+local builders = {
+  ["plain-get"] = function()
+    return prebuilt("GET", {}, nil)
+  end,
+  ["kv-get"] = function()
+    return prebuilt("GET", { ["Authorization"] = "Bearer " .. token }, nil)
+  end,
+  ["kv-put"] = function()
+    local headers = { ["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/octet-stream" }
+    return function()
+      return wrk.format("PUT", path .. next_key(), headers, value)
+    end
+  end,
+  ["etcd-get"] = function()
+    return prebuilt("POST", { ["Content-Type"] = "application/json" }, '{"key":"' .. base64("bench/k00000") .. '"}')
+  end,
+  ["etcd-put"] = function()
+    local headers = { ["Content-Type"] = "application/json" }
+    local encoded_value = base64(value)
+    -- Encoding every request would make the load generator the bottleneck.
+    local bodies = {}
+    for i = 0, key_count - 1 do
+      bodies[i] = '{"key":"' .. base64(string.format("bench/k%05d", i)) .. '","value":"' .. encoded_value .. '"}'
+    end
+    return function()
+      counter = counter + 1
+      return wrk.format("POST", path, headers, bodies[((thread_id or 0) * 7919 + counter) % key_count])
+    end
+  end,
+}
+
+function init(args)
+  request = builders[mode]()
+end
+
+function done(summary, latency, requests)
+  local errors = summary.errors
+  io.write(
+    string.format(
+      'KV_BENCH_RESULT {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, '
+        .. '"connect_errors": %d, "read_errors": %d, "write_errors": %d, "timeouts": %d, "status_errors": %d}\n',
+      summary.requests,
+      summary.duration,
+      latency:percentile(50),
+      latency:percentile(99),
+      errors.connect,
+      errors.read,
+      errors.write,
+      errors.timeout,
+      errors.status
+    )
+  )
+end

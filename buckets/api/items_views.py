@@ -1,0 +1,409 @@
+"""The items API (/kv/items, /kv/limits): parse, authorize, rate-limit, call buckets.items, render.
+
+Every response, errors included, is the envelope ``{"requestId", "data",
+"error"}`` with ``X-Request-Id`` = requestId. Errors come from the project's one
+handler (``kvsite.errors.api_exception_handler``) and are only re-wrapped here.
+Bodies are rendered with the exact JSON encoder, so a stored value goes out as
+the bytes it was stored as, never through a float.
+"""
+
+import logging
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.renderers import BaseRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from buckets import items
+from buckets.api.preconditions import parse_positive_int
+from buckets.events import rfc3339
+from buckets.keys import MAX_KEY_BYTES
+from kvsite import ratelimit
+from kvsite.errors import InvalidArgument, NotFound, PermissionDenied, api_exception_handler, error_body
+from kvsite.jsonbody import MAX_DEPTH, JsonNumber, dump_json_exact, parse_json_exact
+from kvsite.permissions import ENTRY_DELETE, ENTRY_READ, ENTRY_WRITE
+
+logger = logging.getLogger("kvsite.api")
+
+PUT_FIELDS = frozenset({"value", "ttlSeconds", "expiresAt", "ifVersion"})
+# The value is measured as stored (compact, unescaped UTF-8); the body may be
+# pretty-printed, or escape all non-ASCII text as clients such as Python's
+# json.dumps do by default (up to 3 body bytes per stored byte), so it gets room
+# beyond the value limit.
+BODY_SLACK_FACTOR = 4
+BODY_SLACK_BYTES = 64 * 1024
+_VERSION_RE = re.compile(r"^(?:0|[1-9][0-9]{0,18})$")
+_RFC3339_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$")
+
+
+# --- Envelope -------------------------------------------------------------------------
+
+
+def request_id_of(request: Request) -> str:
+    """The id RequestIdMiddleware gave the request (one is made if it did not run)."""
+    django_request = getattr(request, "_request", request)
+    request_id = getattr(django_request, "request_id", None)
+    if not request_id:
+        request_id = uuid.uuid4().hex
+        django_request.request_id = request_id
+    return request_id
+
+
+def envelope(request: Request, *, data: Any = None, error: dict | None = None) -> dict:
+    return {"requestId": request_id_of(request), "data": data, "error": error}
+
+
+def items_exception_handler(exc: Exception, context: dict) -> Response:
+    """The project's error response, re-wrapped as an envelope; unknown errors are a logged 500.
+
+    Unlike the default, nothing is re-raised: under DEBUG Django would answer
+    with an HTML page, and every items response must be an envelope.
+    """
+    response = api_exception_handler(exc, context)
+    if response is None:
+        if isinstance(exc, (OperationalError, InterfaceError)):
+            logger.warning("database unavailable: %s", type(exc).__name__)
+            response = Response(error_body("database unavailable", "unavailable"), status=503)
+        else:
+            request = context["request"]
+            logger.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
+            response = Response(error_body("internal server error", "internal"), status=500)
+    body = response.data
+    error: dict[str, Any] = {"code": body["code"], "message": body["error"]}
+    if "current_revision" in body:
+        current = body["current_revision"]
+        error["currentVersion"] = None if current is None else str(current)
+    if "retry_after" in body:
+        error["retryAfterSeconds"] = body["retry_after"]
+        response["Retry-After"] = str(body["retry_after"])
+    response.data = envelope(context["request"], error=error)
+    return response
+
+
+class ExactJsonRenderer(BaseRenderer):
+    """Renders with ``dump_json_exact``: JsonNumber as its text, RawJson verbatim."""
+
+    media_type = "application/json"
+    format = "json"
+    charset = None  # JSON is UTF-8 by definition (RFC 8259); no charset parameter
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: dict | None = None) -> bytes:
+        return dump_json_exact(data)
+
+
+class JsonOnlyNegotiation(BaseContentNegotiation):
+    """The items API speaks JSON whatever Accept says, so no client gets a 406 instead of an envelope."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class ItemsApi(APIView):
+    """Base of the items views: envelope, exact JSON, strict bodies (parsed by the views)."""
+
+    renderer_classes = [ExactJsonRenderer]
+    parser_classes: list = []
+    content_negotiation_class = JsonOnlyNegotiation
+    # OPTIONS is a 405 like any method a path does not have (no CORS preflight to answer).
+    http_method_names = ["get", "put", "delete", "head"]
+
+    def get_exception_handler(self):
+        return items_exception_handler
+
+    def finalize_response(self, request: Request, response, *args, **kwargs):
+        if isinstance(response, Response) and not getattr(response, "exception", False):
+            response.data = envelope(request, data=response.data)
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response["X-Request-Id"] = request_id_of(request)
+        return response
+
+
+# --- Input ------------------------------------------------------------------------------
+
+
+def account_for(request: Request, *, permission: str, kind: str | None) -> str:
+    """Check ``permission``, take a ``kind`` token from the account's rate limit; return the account."""
+    principal = request.user
+    principal.require(permission)
+    if not principal.account:
+        raise PermissionDenied("this API key has no account; issue one with createapikey --account")
+    if kind is not None:
+        ratelimit.ratelimit_take(account=principal.account, kind=kind)
+    return principal.account
+
+
+def _whole_number(raw: Any, *, name: str) -> int:
+    if not isinstance(raw, JsonNumber) or not raw.is_finite() or raw != raw.to_integral_value():
+        raise InvalidArgument(f"{name} must be a whole number")
+    # Past 19 digits every use here is out of range; int() of 1e999999999 would not finish.
+    if raw.adjusted() > 18:
+        return -(10**19) if raw < 0 else 10**19
+    return int(raw)
+
+
+def _version(raw: Any) -> int:
+    if isinstance(raw, str):
+        if not _VERSION_RE.match(raw):
+            raise InvalidArgument('ifVersion must be a version as returned (such as "12"), or 0')
+        return int(raw)
+    if isinstance(raw, JsonNumber):
+        return _whole_number(raw, name="ifVersion")
+    raise InvalidArgument("ifVersion must be a version string or number, or 0")
+
+
+def _moment(raw: Any) -> datetime:
+    if not isinstance(raw, str) or not _RFC3339_RE.match(raw):
+        raise InvalidArgument("expiresAt must be an RFC 3339 time such as 2030-01-31T12:00:00Z")
+    try:
+        return datetime.fromisoformat(raw.upper())
+    except ValueError:
+        raise InvalidArgument("expiresAt is not a valid date and time") from None
+
+
+def item_put_input(body: Any) -> dict[str, Any]:
+    """The keyword arguments of ``items.item_put`` from a PUT body (absent and null fields are unset)."""
+    if not isinstance(body, dict):
+        raise InvalidArgument('body must be a JSON object such as {"value": ...}')
+    unknown = sorted(set(body) - PUT_FIELDS)
+    if unknown:
+        raise InvalidArgument(f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(PUT_FIELDS))}")
+    if "value" not in body:
+        raise InvalidArgument("value is required (null is a value: send it as such)")
+    ttl, expires_at, if_version = body.get("ttlSeconds"), body.get("expiresAt"), body.get("ifVersion")
+    return {
+        "value": body["value"],
+        "ttl_seconds": None if ttl is None else _whole_number(ttl, name="ttlSeconds"),
+        "expires_at": None if expires_at is None else _moment(expires_at),
+        "if_version": None if if_version is None else _version(if_version),
+    }
+
+
+def _time(moment: datetime | None) -> str | None:
+    # A just-written expiry keeps the caller's offset; responses are always in UTC.
+    return rfc3339(moment.astimezone(UTC)) if moment is not None else None
+
+
+def _figure(number: float) -> int | float:
+    return int(number) if number == int(number) else number
+
+
+# --- OpenAPI ----------------------------------------------------------------------------
+
+
+def _enveloped(name: str, data) -> serializers.Serializer:
+    return inline_serializer(
+        name,
+        {
+            "requestId": serializers.CharField(),
+            "data": data,
+            "error": serializers.JSONField(allow_null=True, help_text="null on success"),
+        },
+    )
+
+
+ItemsErrorOutput = inline_serializer(
+    "ItemsError",
+    {
+        "requestId": serializers.CharField(),
+        "data": serializers.JSONField(allow_null=True, help_text="null on failure"),
+        "error": inline_serializer(
+            "ItemsErrorDetail", {"code": serializers.CharField(), "message": serializers.CharField()}
+        ),
+    },
+)
+ERRORS = {status: OpenApiResponse(ItemsErrorOutput) for status in (400, 401, 403, 404, 405, 429)}
+ItemWrittenOutput = _enveloped(
+    "ItemWritten",
+    inline_serializer(
+        "ItemWrittenData",
+        {
+            "key": serializers.CharField(),
+            "version": serializers.CharField(),
+            "expiresAt": serializers.DateTimeField(allow_null=True),
+        },
+    ),
+)
+ItemOutput = _enveloped(
+    "Item",
+    inline_serializer(
+        "ItemData",
+        {
+            "key": serializers.CharField(),
+            "value": serializers.JSONField(help_text="Any JSON, exactly as stored"),
+            "version": serializers.CharField(),
+            "expiresAt": serializers.DateTimeField(allow_null=True),
+        },
+    ),
+)
+ItemDeletedOutput = _enveloped(
+    "ItemDeleted", inline_serializer("ItemDeletedData", {"deleted": serializers.BooleanField()})
+)
+ItemListOutput = _enveloped(
+    "ItemList",
+    inline_serializer(
+        "ItemListData",
+        {
+            "items": inline_serializer(
+                "ItemSummary",
+                {
+                    "key": serializers.CharField(),
+                    "version": serializers.CharField(),
+                    "expiresAt": serializers.DateTimeField(allow_null=True),
+                    "updatedAt": serializers.DateTimeField(),
+                },
+                many=True,
+            ),
+            "nextCursor": serializers.CharField(allow_null=True),
+        },
+    ),
+)
+ItemLimitsOutput = _enveloped("ItemLimits", serializers.JSONField())
+ItemPutInput = inline_serializer(
+    "ItemPut",
+    {
+        "value": serializers.JSONField(help_text="Any JSON"),
+        "ttlSeconds": serializers.IntegerField(required=False, min_value=1, max_value=items.MAX_TTL_SECONDS),
+        "expiresAt": serializers.DateTimeField(required=False, help_text="RFC 3339; excludes ttlSeconds"),
+        "ifVersion": serializers.CharField(
+            required=False, help_text='A version (string or number); 0 or "0": create only'
+        ),
+    },
+)
+
+
+# --- Views --------------------------------------------------------------------------------
+
+
+class ItemDetailApi(ItemsApi):
+    @extend_schema(operation_id="items_get", responses={200: ItemOutput, **ERRORS})
+    def get(self, request: Request, key: str) -> Response:
+        account = account_for(request, permission=ENTRY_READ, kind=ratelimit.READ)
+        item = items.item_get(account=account, key=key)
+        return Response(
+            {"key": item.key, "value": item.value, "version": item.version, "expiresAt": _time(item.expires_at)}
+        )
+
+    @extend_schema(
+        operation_id="items_put",
+        request=ItemPutInput,
+        responses={
+            200: ItemWrittenOutput,
+            412: OpenApiResponse(ItemsErrorOutput),
+            413: OpenApiResponse(ItemsErrorOutput),
+            507: OpenApiResponse(ItemsErrorOutput),
+            **ERRORS,
+        },
+    )
+    def put(self, request: Request, key: str) -> Response:
+        account = account_for(request, permission=ENTRY_WRITE, kind=ratelimit.WRITE)
+        max_body = BODY_SLACK_FACTOR * settings.KV_ITEMS_MAX_VALUE_BYTES + BODY_SLACK_BYTES
+        body = parse_json_exact(request.body, max_bytes=max_body, max_depth=MAX_DEPTH + 1)
+        item = items.item_put(account=account, key=key, **item_put_input(body))
+        return Response({"key": item.key, "version": item.version, "expiresAt": _time(item.expires_at)})
+
+    @extend_schema(operation_id="items_delete", responses={200: ItemDeletedOutput, **ERRORS})
+    def delete(self, request: Request, key: str) -> Response:
+        account = account_for(request, permission=ENTRY_DELETE, kind=ratelimit.WRITE)
+        items.item_delete(account=account, key=key)
+        return Response({"deleted": True})
+
+
+class ItemListApi(ItemsApi):
+    @extend_schema(
+        operation_id="items_list",
+        parameters=[
+            OpenApiParameter("prefix", str, description="Only keys starting with this"),
+            OpenApiParameter("limit", int, description=f"Page size, 1-{items.LIST_LIMIT_MAX} (default 50)"),
+            OpenApiParameter("cursor", str, description="nextCursor of the previous page"),
+        ],
+        responses={200: ItemListOutput, **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        account = account_for(request, permission=ENTRY_READ, kind=ratelimit.READ)
+        params = request.query_params
+        limit = parse_positive_int(params.get("limit"), name="limit")
+        page = items.item_list(
+            account=account,
+            prefix=params.get("prefix", ""),
+            limit=items.LIST_LIMIT_DEFAULT if limit is None else limit,
+            cursor=params.get("cursor") or None,
+        )
+        return Response(
+            {
+                "items": [
+                    {
+                        "key": item.key,
+                        "version": item.version,
+                        "expiresAt": _time(item.expires_at),
+                        "updatedAt": rfc3339(item.updated_at),
+                    }
+                    for item in page.items
+                ],
+                "nextCursor": page.next_cursor,
+            }
+        )
+
+
+class ItemLimitsApi(ItemsApi):
+    @extend_schema(operation_id="items_limits", responses={200: ItemLimitsOutput, **ERRORS})
+    def get(self, request: Request) -> Response:
+        # Looking at the limits takes no token: a client that is being limited can still see why.
+        account = account_for(request, permission=ENTRY_READ, kind=None)
+        usage = items.items_usage(account=account)
+        rates, tokens = {}, {}
+        for kind in ratelimit.KINDS:
+            limit = ratelimit.ratelimit_for(kind)
+            left = ratelimit.ratelimit_peek(account=account, kind=kind).tokens
+            rates[kind] = {
+                "perSecond": None if limit.unlimited else _figure(limit.rate),
+                "burst": None if limit.unlimited else _figure(limit.burst),
+            }
+            tokens[kind] = None if left is None else int(left)
+        return Response(
+            {
+                "account": account,
+                "limits": {
+                    "keyBytes": MAX_KEY_BYTES,
+                    "valueBytes": usage.max_value_bytes,
+                    "keysPerAccount": usage.max_keys,
+                    "ttlSeconds": {"min": items.MIN_TTL_SECONDS, "max": items.MAX_TTL_SECONDS},
+                    "listPageSize": items.LIST_LIMIT_MAX,
+                    "valueDepth": MAX_DEPTH,
+                    "reads": rates[ratelimit.READ],
+                    "writes": rates[ratelimit.WRITE],
+                },
+                "usage": {
+                    "keys": usage.keys,
+                    "bytes": usage.bytes,
+                    "readTokens": tokens[ratelimit.READ],
+                    "writeTokens": tokens[ratelimit.WRITE],
+                },
+            }
+        )
+
+
+class ItemsNotFoundApi(ItemsApi):
+    """Any other path under /kv/: a 404 envelope, whoever asks and however."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+    schema = None  # not an operation
+
+    @property
+    def default_response_headers(self) -> dict:
+        return {}  # no Allow header: nothing is allowed at a path that does not exist
+
+    def http_method_not_allowed(self, request: Request, *args, **kwargs):
+        raise NotFound("not found")

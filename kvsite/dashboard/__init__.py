@@ -1,0 +1,1 @@
+"""The admin dashboard: server-rendered pages over the storage core and the services."""

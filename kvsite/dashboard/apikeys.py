@@ -1,0 +1,62 @@
+"""The API keys page: list (prefix, role, last use), create (token shown once), revoke."""
+
+from datetime import UTC
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from kvsite.apikeys import apikey_create, apikey_revoke
+from kvsite.errors import DomainError
+
+from . import selectors
+from .access import staff_view
+from .forms import ApiKeyCreateForm, ApiKeyRevokeForm
+
+
+@staff_view
+@require_http_methods(["GET", "POST"])
+def apikey_index(request: HttpRequest) -> HttpResponse:
+    """Every key; POST issues one and shows its token on this response only."""
+    form = ApiKeyCreateForm(request.POST or None)
+    issued = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        expires_at = data["expires_at"]
+        if expires_at is not None and expires_at.tzinfo is None:
+            expires_at = expires_at.replace(tzinfo=UTC)
+        try:
+            issued = apikey_create(
+                name=data["name"],
+                role=data["role"],
+                bucket_pattern=data["bucket_pattern"],
+                expires_at=expires_at,
+                account=data["account"].strip() or None,
+            )
+        except DomainError as error:
+            form.add_error(None, error.message)
+        else:
+            form = ApiKeyCreateForm()
+    return render(
+        request,
+        "dashboard/apikeys/index.html",
+        {
+            "keys": selectors.api_keys(),
+            "form": form,
+            "issued": issued,
+            "open_create": request.method == "POST" and issued is None,
+        },
+    )
+
+
+@staff_view
+@require_POST
+def apikey_revoke_view(request: HttpRequest) -> HttpResponse:
+    form = ApiKeyRevokeForm(request.POST)
+    if form.is_valid():
+        api_key = apikey_revoke(api_key_id=form.cleaned_data["api_key_id"])
+        messages.success(request, f"API key {api_key.name} ({api_key.prefix}…) revoked.")
+    else:
+        messages.error(request, "No key was named; nothing was revoked.")
+    return redirect("dashboard:api-keys")

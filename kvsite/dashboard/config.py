@@ -1,0 +1,220 @@
+"""Config pages: environments and their documents, a validating JSON editor, feature-flag switches, history.
+
+Writes go through ``buckets.configs``. A switch sends a one-field merge patch
+(``config_patch`` re-applies it to a newer document, so it never overwrites
+someone else's edit of another field); the editor saves the whole document
+with compare-and-swap and shows both versions on a conflict.
+"""
+
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from buckets import configs
+from buckets.exceptions import KeyExists, KeyNotFound, RevisionMismatch, RevisionNotFound
+from buckets.names import SYS_CONFIG_PREFIX
+from kvsite.errors import DomainError, InvalidArgument
+
+from . import selectors
+from .access import staff_view
+from .forms import ConfigCreateForm, ConfigEditForm, ConfigFlagForm, RevisionForm
+from .live import config_watch_url
+from .values import pretty_json, value_diff
+
+
+def _document_url(environment: str, name: str, **query) -> str:
+    url = reverse("dashboard:config-document", kwargs={"environment": environment, "name": name})
+    return f"{url}?{urlencode(query)}" if query else url
+
+
+def _flags(data: dict | None) -> list[tuple[str, bool]]:
+    """Top-level boolean fields: the document's feature flags."""
+    return [(field, value) for field, value in (data or {}).items() if isinstance(value, bool)]
+
+
+@staff_view
+@require_http_methods(["GET", "POST"])
+def config_index(request: HttpRequest) -> HttpResponse:
+    """Environments and the documents of the chosen one; POST creates a document."""
+    environments = selectors.config_environments()
+    environment = request.GET.get("env") or (environments[0] if environments else configs.DEFAULT_ENVIRONMENT)
+    configs.config_bucket(environment)  # InvalidArgument for a malformed id
+    form = ConfigCreateForm(request.POST or None, initial={"environment": environment})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            document = configs.config_set(
+                environment=data["environment"], name=data["name"], data=data["data"], if_absent=True
+            )
+        except KeyExists as error:
+            form.add_error("name", f"{error.message}; open it to edit it.")
+        except DomainError as error:
+            form.add_error(None, error.message)
+        else:
+            messages.success(request, f"Created {document.name} (revision {document.revision}).")
+            return redirect(_document_url(data["environment"], document.name))
+    documents = configs.config_list(environment=environment)
+    if environment not in environments:
+        environments = [*environments, environment]
+    return render(
+        request,
+        "dashboard/config/index.html",
+        {
+            "environments": environments,
+            "environment": environment,
+            "documents": documents,
+            "form": form,
+            "open_create": request.method == "POST",
+        },
+    )
+
+
+def _document_context(environment: str, name: str, *, oob: bool = False) -> dict:
+    """What the live panel and the history need; ``oob``: the history rides along out of band (htmx)."""
+    document = configs.config_get(environment=environment, name=name)
+    return {
+        "environment": environment,
+        "name": name,
+        "document": document,
+        "flags": _flags(document.data),
+        "history": configs.config_history(environment=environment, name=name),
+        "oob": oob,
+    }
+
+
+@staff_view
+@require_http_methods(["GET", "POST"])
+def config_document(request: HttpRequest, environment: str, name: str) -> HttpResponse:
+    """One document: flags, editor, history; POST toggles a flag, saves, rolls back or deletes."""
+    if request.GET.get("part") == "state":
+        # What the page polls when no config watch socket exists: one indexed read.
+        try:
+            revision = configs.config_get(environment=environment, name=name).revision
+        except KeyNotFound:
+            revision = None
+        return JsonResponse({"revision": revision})
+
+    action = request.POST.get("action") if request.method == "POST" else None
+    editor = None
+    conflict = None
+    if action == "toggle":
+        response = _toggle(request, environment, name)
+        if response is not None:
+            return response
+    elif action == "save":
+        editor = ConfigEditForm(request.POST)
+        if editor.is_valid():
+            data = editor.cleaned_data
+            try:
+                document = configs.config_set(
+                    environment=environment, name=name, data=data["data"], if_revision=data["revision"]
+                )
+            except RevisionMismatch:
+                current = configs.config_get(environment=environment, name=name)
+                conflict = {
+                    "expected": data["revision"],
+                    "current": current,
+                    "current_text": pretty_json(current.data),
+                    "mine_text": pretty_json(data["data"]),
+                    "diff": value_diff(
+                        pretty_json(current.data).encode(),
+                        pretty_json(data["data"]).encode(),
+                        old_label=f"revision {current.revision} (saved)",
+                        new_label="your edit",
+                    ),
+                }
+                editor = ConfigEditForm(initial={"data": pretty_json(data["data"]), "revision": current.revision})
+            except DomainError as error:
+                editor.add_error(None, error.message)
+            else:
+                messages.success(request, f"Saved {name} as revision {document.revision}.")
+                return redirect(_document_url(environment, name))
+    elif action == "rollback":
+        form = RevisionForm(request.POST)
+        if form.is_valid():
+            document = configs.config_rollback(
+                environment=environment, name=name, revision=form.cleaned_data["revision"]
+            )
+            messages.success(
+                request,
+                f"Rolled {name} back to the data of revision {form.cleaned_data['revision']} "
+                f"(now revision {document.revision}).",
+            )
+            return redirect(_document_url(environment, name))
+        messages.error(request, "Pick a revision to roll back to.")
+    elif action == "delete":
+        form = RevisionForm(request.POST)
+        if form.is_valid():
+            try:
+                configs.config_delete(environment=environment, name=name, if_revision=form.cleaned_data["revision"])
+            except RevisionMismatch as error:
+                messages.error(request, f"Someone else changed {name} meanwhile ({error.message}); it was not deleted.")
+                return redirect(_document_url(environment, name))
+            messages.success(request, f"Deleted {name}.")
+            return redirect(f"{reverse('dashboard:config')}?{urlencode({'env': environment})}")
+    elif request.method == "POST":
+        messages.error(request, "Unknown action.")
+
+    live_part = request.GET.get("part") == "live" and request.headers.get("HX-Request")
+    context = _document_context(environment, name, oob=bool(live_part))
+    document = context["document"]
+    if live_part:
+        return render(request, "dashboard/config/_live.html", context)
+    if editor is None:
+        editor = ConfigEditForm(initial={"data": pretty_json(document.data), "revision": document.revision})
+    context.update(
+        editor=editor,
+        conflict=conflict,
+        shown=_shown_revision(request, environment, name, document),
+        confirm_delete=request.GET.get("confirm") == "delete",
+        watch_url=config_watch_url(environment=environment, name=name),
+        bucket_group_name=SYS_CONFIG_PREFIX + environment,
+    )
+    return render(request, "dashboard/config/document.html", context)
+
+
+def _shown_revision(request: HttpRequest, environment: str, name: str, document: configs.ConfigDocument) -> dict | None:
+    raw = request.GET.get("rev")
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise InvalidArgument("revision must be a positive integer")
+    try:
+        old = configs.config_get(environment=environment, name=name, revision=int(raw))
+    except RevisionNotFound as error:
+        return {"error": error.message}
+    return {
+        "document": old,
+        "text": pretty_json(old.data),
+        "diff": value_diff(
+            pretty_json(old.data).encode(),
+            pretty_json(document.data).encode(),
+            old_label=f"revision {old.revision}",
+            new_label=f"revision {document.revision} (current)",
+        ),
+    }
+
+
+def _toggle(request: HttpRequest, environment: str, name: str) -> HttpResponse | None:
+    """Set one flag (a merge patch of one field); htmx gets the refreshed switches, a plain form a redirect."""
+    form = ConfigFlagForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "That switch sent nothing usable; nothing changed.")
+        return None
+    flag, value = form.cleaned_data["flag"], form.cleaned_data["value"]
+    current = configs.config_get(environment=environment, name=name)
+    if not isinstance((current.data or {}).get(flag), bool):
+        messages.error(request, f"{flag} is not a feature flag of {name} any more; nothing changed.")
+        return None
+    document = configs.config_patch(environment=environment, name=name, patch={flag: value})
+    note = f"{flag} is now {'on' if value else 'off'} (revision {document.revision})."
+    if request.headers.get("HX-Request"):
+        context = _document_context(environment, name, oob=True)
+        context["note"] = note
+        return render(request, "dashboard/config/_live.html", context)
+    messages.success(request, note)
+    return redirect(_document_url(environment, name))

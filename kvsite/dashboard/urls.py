@@ -1,0 +1,33 @@
+"""Dashboard routes, included at the site root after the API and admin routes.
+
+Keys, document and secret names may contain '/', so they are the last path
+segment (``<path:...>``) and actions are POST fields, never sub-paths.
+"""
+
+from django.contrib.auth import views as auth_views
+from django.urls import path
+from django.views.generic import RedirectView
+
+from . import apikeys, audit, buckets, config, secrets
+
+app_name = "dashboard"
+
+urlpatterns = [
+    path(
+        "login",
+        auth_views.LoginView.as_view(template_name="dashboard/login.html"),
+        name="login",
+    ),
+    path("logout", auth_views.LogoutView.as_view(), name="logout"),
+    path("", buckets.bucket_list, name="buckets"),
+    path("buckets", RedirectView.as_view(pattern_name="dashboard:buckets", query_string=True), name="bucket-index"),
+    path("buckets/<str:bucket>", buckets.bucket_detail, name="bucket"),
+    path("buckets/<str:bucket>/keys/<path:key>", buckets.key_detail, name="key"),
+    path("config", config.config_index, name="config"),
+    path("config/<str:environment>/<path:name>", config.config_document, name="config-document"),
+    path("secrets", secrets.secret_index, name="secrets"),
+    path("secrets/<str:environment>/<path:name>", secrets.secret_detail, name="secret"),
+    path("audit", audit.audit_index, name="audit"),
+    path("api-keys", apikeys.apikey_index, name="api-keys"),
+    path("api-keys/revoke", apikeys.apikey_revoke_view, name="api-key-revoke"),
+]

@@ -1,0 +1,63 @@
+"""Prometheus metrics.
+
+With several worker processes, set ``PROMETHEUS_MULTIPROC_DIR`` to an empty
+directory shared by them (``make serve`` does): each process writes its values
+there and ``/metrics`` aggregates them, so any worker can answer a scrape.
+"""
+
+import os
+import time
+
+from django.http import HttpRequest, HttpResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+REQUESTS = Counter("kvsite_http_requests_total", "HTTP requests answered", ["route", "method", "status"])
+LATENCY = Histogram(
+    "kvsite_http_request_duration_seconds",
+    "Time to answer an HTTP request",
+    ["route", "method"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+WRITES = Counter("kvsite_kv_writes_total", "Committed KV writes", ["operation"])
+CAS_CONFLICTS = Counter("kvsite_kv_cas_conflicts_total", "Writes refused by If-Match / If-None-Match (412)")
+WATCHERS = Gauge("kvsite_watchers_connected", "Open watch WebSockets", multiprocess_mode="livesum")
+EVENTS_DELIVERED = Counter("kvsite_watch_events_delivered_total", "Change events sent to watchers")
+EVENTS_DROPPED = Counter(
+    "kvsite_watch_events_dropped_total", "Change events not delivered because a slow watcher was closed (4008)"
+)
+SWEEPS = Counter("kvsite_sweeper_runs_total", "kv_sweep passes")
+SWEPT_ENTRIES = Counter("kvsite_sweeper_entries_removed_total", "Expired entries removed by kv_sweep")
+
+
+def render_metrics() -> tuple[bytes, str]:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+class RequestMetricsMiddleware:
+    """Counts requests and their latency by route pattern (not by raw path: bounded labels)."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        response = self.get_response(request)
+        match = request.resolver_match
+        route = match.route if match is not None else "unmatched"
+        LATENCY.labels(route, request.method).observe(time.perf_counter() - started)
+        REQUESTS.labels(route, request.method, str(response.status_code)).inc()
+        return response

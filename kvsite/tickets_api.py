@@ -1,0 +1,31 @@
+"""``POST /api/v1/ws-ticket``: trade the request's credential for a single-use WebSocket ticket."""
+
+from django.urls import path
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from buckets.api.serializers import ErrorOutput
+from kvsite.tickets import ticket_create
+
+
+class WsTicketOutput(serializers.Serializer):
+    ticket = serializers.CharField(help_text="Pass as ?ticket= when opening one WebSocket; single use.")
+    expires_in = serializers.IntegerField(help_text="Seconds the ticket stays valid if unused.")
+
+
+class WsTicketCreateApi(APIView):
+    @extend_schema(
+        operation_id="ws_ticket_create",
+        request=None,
+        responses={201: WsTicketOutput, 401: OpenApiResponse(ErrorOutput), 403: OpenApiResponse(ErrorOutput)},
+    )
+    def post(self, request: Request) -> Response:
+        issued = ticket_create(principal=request.user)
+        return Response(WsTicketOutput({"ticket": issued.ticket, "expires_in": issued.expires_in}).data, status=201)
+
+
+# Included by kvsite/urls.py at ``api/v1/ws-ticket``.
+urlpatterns = [path("", WsTicketCreateApi.as_view(), name="ws-ticket")]

@@ -1,0 +1,219 @@
+"""Real ASGI servers for end-to-end tests: ``uvicorn kvsite.asgi:application`` on the test database.
+
+Each server is a subprocess pointed at pytest-django's test database (a file on
+SQLite, ``test_kvsite_<pid>`` on PostgreSQL), so what a test writes through the
+ORM the server reads, and the other way round. Tests that use one need
+``@pytest.mark.django_db(transaction=True)``: data must be committed to be seen
+across processes.
+
+Use it in a test module with::
+
+    from tests.live_server import asgi_server_factory  # noqa: F401  (pytest fixture)
+
+or list ``"tests.live_server"`` in the root conftest's ``pytest_plugins``. For a
+server shared by a module, call ``running_asgi_server()`` from a module-scoped
+fixture that depends on ``django_db_setup``.
+"""
+
+import contextlib
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.db import connection
+from websockets.asyncio.client import connect
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
+# One channel-layer prefix per test run, so parallel runs on one Redis never see each other's events.
+RUN_CHANNEL_PREFIX = f"kvtest-{os.getpid()}-{secrets.token_hex(4)}."
+
+
+def server_database_url() -> str:
+    """DATABASE_URL of the database this test process uses (the test database once it exists)."""
+    settings = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{settings['NAME']}"
+    if connection.vendor != "postgresql":
+        raise RuntimeError(f"no DATABASE_URL form known for {connection.vendor}")
+    credentials = quote(settings.get("USER") or "", safe="")
+    if settings.get("PASSWORD"):
+        credentials += ":" + quote(settings["PASSWORD"], safe="")
+    host = settings.get("HOST") or ""
+    port = f":{settings['PORT']}" if settings.get("PORT") else ""
+    return f"postgres://{credentials}@{host}{port}/{settings['NAME']}"
+
+
+def server_redis_url() -> str:
+    return os.environ.get("KV_TEST_REDIS_URL", DEFAULT_TEST_REDIS_URL)
+
+
+def redis_available(url: str) -> bool:
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=1)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class AsgiServer:
+    port: int
+    process: subprocess.Popen
+    log_path: Path
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        with contextlib.suppress(FileNotFoundError):
+            self.log_path.unlink()
+
+
+def start_asgi_server(
+    *, env: Mapping[str, str] | None = None, redis_url: str | None = None, timeout: float = 30
+) -> AsgiServer:
+    """Start uvicorn on a free port against the test database; return once ``/health`` answers.
+
+    ``redis_url`` switches the server to the Redis channel layer and cache, with
+    this run's channel prefix; ``env`` adds or overrides variables (``KV_WATCH_*``...).
+    """
+    inherited = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL", "KV_CHANNEL_LAYER_PREFIX"))
+    }
+    server_env = {
+        **inherited,
+        "DJANGO_SETTINGS_MODULE": "kvsite.settings",
+        "DJANGO_DEBUG": "1",
+        "DATABASE_URL": server_database_url(),
+        # ASGI runs each request in a thread of its own: persistent connections would pile up.
+        "DJANGO_CONN_MAX_AGE": "0",
+        "PYTHONWARNINGS": "ignore",
+    }
+    if redis_url:
+        server_env["REDIS_URL"] = redis_url
+        server_env["KV_CHANNEL_LAYER_PREFIX"] = RUN_CHANNEL_PREFIX
+    server_env.update(env or {})
+    for _attempt in range(3):
+        port = _free_port()
+        log_file = tempfile.NamedTemporaryFile(prefix="kvsite-uvicorn-", suffix=".log", delete=False)  # noqa: SIM115
+        command = [sys.executable, "-m", "uvicorn", "kvsite.asgi:application", "--host", "127.0.0.1"]
+        command += ["--port", str(port), "--lifespan", "off", "--log-level", "warning"]
+        process = subprocess.Popen(
+            command,
+            cwd=REPO,
+            env=server_env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+        log_file.close()
+        server = AsgiServer(port=port, process=process, log_path=Path(log_file.name))
+        if _wait_healthy(server, timeout=timeout):
+            return server
+        log = server.log()
+        server.stop()
+        # Another process may have taken the port between probe and bind: try another one.
+        if "address already in use" not in log.lower():
+            raise RuntimeError(f"uvicorn did not become healthy:\n{log}")
+    raise RuntimeError("uvicorn found no free port")
+
+
+def _wait_healthy(server: AsgiServer, *, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(server.http_url + "/health", timeout=1) as response:  # noqa: S310
+                if response.status == 200:
+                    return True
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.05)
+    return False
+
+
+@contextlib.contextmanager
+def running_asgi_server(**options) -> Iterator[AsgiServer]:
+    server = start_asgi_server(**options)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def asgi_server_factory(transactional_db) -> Iterator[Callable[..., AsgiServer]]:
+    """Start servers with ``start_asgi_server``'s options; all are stopped after the test."""
+    servers: list[AsgiServer] = []
+
+    def start(**options) -> AsgiServer:
+        server = start_asgi_server(**options)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(transactional_db) -> str:
+    """The Redis URL for tests (``KV_TEST_REDIS_URL``); skips the test when Redis does not answer."""
+    url = server_redis_url()
+    if not redis_available(url):
+        pytest.skip(f"needs Redis at {url} (set KV_TEST_REDIS_URL)")
+    return url
+
+
+def ws_connect(
+    server: AsgiServer, path: str, *, token: str | None = None, headers: Mapping[str, str] | None = None, **options
+) -> connect:
+    """A WebSocket client for ``path`` on ``server``, as a browser on the same origin or an API client.
+
+    Sends an Origin header (the server's origin validator refuses connections
+    without one) and, with ``token``, ``Authorization: Bearer``.
+    """
+    extra = dict(headers or {})
+    if token is not None:
+        extra["Authorization"] = f"Bearer {token}"
+    options.setdefault("open_timeout", 10)
+    return connect(server.ws_url + path, origin=server.http_url, additional_headers=extra, **options)

@@ -1,0 +1,75 @@
+"""A secret's plaintext reaches the one response that reveals it, and nothing else."""
+
+import base64
+import logging
+from pathlib import Path
+
+import pytest
+from django.db import connection, connections
+
+from buckets import events
+from buckets.models import Entry
+
+from .conftest import PLAINTEXT
+
+SECOND = "correct-horse-SECOND-CANARY-41b2"
+
+
+def database_dump() -> bytes:
+    """Every row of every table, as bytes (a stand-in for pg_dump / .dump)."""
+    chunks = []
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names(cursor):
+            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")  # noqa: S608  (introspected names)
+            for row in cursor.fetchall():
+                for value in row:
+                    if isinstance(value, memoryview | bytes | bytearray):
+                        chunks.append(bytes(value))
+                    else:
+                        chunks.append(str(value).encode())
+    return b"\n".join(chunks)
+
+
+def database_files() -> bytes:
+    if connection.vendor != "sqlite":
+        return b""
+    name = Path(connection.settings_dict["NAME"])
+    return b"".join(path.read_bytes() for path in (name, Path(f"{name}-wal")) if path.exists())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_plaintext_is_absent_from_database_logs_and_events(env_client, caplog, monkeypatch) -> None:
+    published: list[dict] = []
+    monkeypatch.setattr(events, "publish", lambda group, event: published.append(event))
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="django.db.backends")
+    # Log every SQL statement with its parameters.
+    monkeypatch.setattr(connections["default"], "force_debug_cursor", True)
+    client = env_client()
+
+    client.post("/api/v1/secrets", {"name": "db/password", "value": PLAINTEXT}, format="json")
+    client.put("/api/v1/secrets/db/password", {"value": SECOND}, format="json")
+    client.patch("/api/v1/secrets/db/password", {"name": "db/pw", "description": "d"}, format="json")
+    listing = client.get("/api/v1/secrets")
+    info = client.get("/api/v1/secrets/db/pw")
+    revealed = client.get("/api/v1/secrets/db/pw/value")
+    forbidden = env_client("reader").get("/api/v1/secrets/db/pw/value")
+    entry = Entry.objects.filter(key="db/pw").latest("revision")
+    Entry.objects.filter(pk=entry.pk).update(value=bytes(entry.value)[:-1] + b"\x00")
+    tampered = client.get("/api/v1/secrets/db/pw/value")
+
+    assert revealed.json()["value"] == SECOND
+    assert "django.db.backends" in caplog.text  # the SQL really was logged
+    assert b"db/pw" in database_dump()  # the dump really holds the rows
+    assert connection.vendor != "sqlite" or b"db/pw" in database_files()
+    assert published and all(event["value"] == "" for event in published)
+    for secret in (PLAINTEXT, SECOND):
+        raw = secret.encode()
+        encoded = base64.b64encode(raw)
+        assert secret not in caplog.text
+        assert encoded.decode() not in caplog.text
+        assert secret not in repr(published)
+        assert raw not in database_dump() and encoded not in database_dump()
+        assert raw not in database_files()
+        for response in (listing, info, forbidden, tampered):
+            assert secret not in response.content.decode()
