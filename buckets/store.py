@@ -36,6 +36,7 @@ from buckets.keys import KEY_FORMATS, NATS_KEYS, validate_key
 from buckets.models import Bucket, Entry
 from buckets.names import public_name
 from buckets.wildcards import compile_pattern, prefix_upper_bound
+from kvsite import metrics
 from kvsite.audit import Action as AuditAction
 from kvsite.audit import AuditActor, audit_record
 from kvsite.errors import InvalidArgument
@@ -184,8 +185,10 @@ def _write(
     visible_operation = visible[2] if visible else None
 
     if if_absent and visible_operation == PUT:
+        metrics.CAS_CONFLICTS.inc()
         raise KeyExists(key, visible[1])
     if if_revision is not None and (visible is None or visible[1] != if_revision):
+        metrics.CAS_CONFLICTS.inc()
         raise RevisionMismatch(key, if_revision, visible[1] if visible else None)
     if operation == DELETE and visible_operation != PUT:
         raise KeyNotFound(key)
@@ -236,6 +239,7 @@ def _write(
             created_at=now,
         ),
     )
+    transaction.on_commit(metrics.WRITES.labels(operation).inc)
     return entry
 
 

@@ -14,6 +14,7 @@ from django.db.models import Sum
 
 from buckets import clock
 from buckets.models import Bucket, Entry
+from kvsite import metrics
 
 
 @dataclass
@@ -65,4 +66,6 @@ def sweep_expired(*, batch_size: int = 500) -> SweepReport:
             report.entries_removed += entries
             report.keys_removed += keys
             report.buckets[name] = report.buckets.get(name, 0) + entries
+    metrics.SWEEPS.inc()
+    metrics.SWEPT_ENTRIES.inc(report.entries_removed)
     return report

@@ -16,6 +16,7 @@ SECRET_ROTATE = "kv-secret:rotate"
 SECRET_READ = "kv-secret:read"
 SECRET_WRITE = "kv-secret:write"
 AUDIT_READ = "kv-audit:read"
+METRICS_READ = "kv-metrics:read"
 CONFIG_READ = "config:read"
 CONFIG_WRITE = "config:write"
 
@@ -31,6 +32,7 @@ ALL_PERMISSIONS = frozenset(
         SECRET_READ,
         SECRET_WRITE,
         AUDIT_READ,
+        METRICS_READ,
         CONFIG_READ,
         CONFIG_WRITE,
     }

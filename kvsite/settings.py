@@ -68,6 +68,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "kvsite.middleware.ApiJsonErrorsMiddleware",
+    "kvsite.metrics.RequestMetricsMiddleware",
 ]
 
 ROOT_URLCONF = "kvsite.urls"
@@ -201,6 +202,8 @@ KV_DEFAULT_MAX_VALUE_SIZE = 1024 * 1024
 # The largest max_value_size a bucket may ask for; request bodies are capped to match.
 KV_VALUE_SIZE_CEILING = int(os.environ.get("KV_VALUE_SIZE_CEILING", str(8 * 1024 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = KV_VALUE_SIZE_CEILING + 64 * 1024
+# /metrics without authentication (only behind a private network).
+KV_METRICS_PUBLIC = env_bool("KV_METRICS_PUBLIC", False)
 # Kept revisions per config document.
 KV_CONFIG_HISTORY = int(os.environ.get("KV_CONFIG_HISTORY", "20"))
 # How long a verified API key stays in the per-process cache (revocation delay).

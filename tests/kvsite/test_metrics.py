@@ -1,0 +1,41 @@
+"""/metrics: Prometheus text for admins, counting requests, writes and conflicts."""
+
+import pytest
+from rest_framework.test import APIClient
+
+pytestmark = pytest.mark.django_db
+
+
+def sample(text: str, prefix: str) -> float:
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
+
+
+def test_metrics_count_writes_conflicts_and_requests(
+    admin_client: APIClient, make_bucket, django_capture_on_commit_callbacks
+) -> None:
+    make_bucket("m")
+    before = admin_client.get("/metrics").content.decode()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.generic("PUT", "/api/v1/kv/buckets/m/keys/k", b"1")
+    admin_client.generic("PUT", "/api/v1/kv/buckets/m/keys/k", b"2", HTTP_IF_NONE_MATCH="*")
+    after = admin_client.get("/metrics")
+
+    assert after.status_code == 200 and after["Content-Type"].startswith("text/plain")
+    text = after.content.decode()
+    assert sample(text, 'kvsite_kv_writes_total{operation="put"}') == sample(
+        before, 'kvsite_kv_writes_total{operation="put"}'
+    ) + 1
+    assert sample(text, "kvsite_kv_cas_conflicts_total") == sample(before, "kvsite_kv_cas_conflicts_total") + 1
+    assert 'route="api/v1/kv/buckets/<str:bucket>/keys/<path:key>"' in text
+
+
+def test_metrics_are_for_admins_only(client_for) -> None:
+    assert APIClient().get("/metrics").status_code == 401
+    assert client_for("reader").get("/metrics").status_code == 403
+
+
+def test_metrics_can_be_public(settings) -> None:
+    settings.KV_METRICS_PUBLIC = True
+
+    assert APIClient().get("/metrics").status_code == 200
