@@ -6,6 +6,8 @@ import time
 
 import pytest
 from asgiref.testing import ApplicationCommunicator
+from channels.db import database_sync_to_async
+from django.db import connections
 from rest_framework.test import APIClient
 
 from buckets import replay, store
@@ -273,11 +275,16 @@ def test_without_the_denial_extension_a_refusal_is_an_error_frame_and_a_44xx_clo
 
     async def scenario() -> list[tuple[dict, int]]:
         bearer = [(b"authorization", f"Bearer {token}".encode())]
-        return [
-            await attempt("/api/v1/kv/buckets/app/watch", []),
-            await attempt("/api/v1/kv/buckets/nope/watch", bearer),
-            await attempt("/api/v1/kv/buckets/app/watch?since=x", bearer),
-        ]
+        try:
+            return [
+                await attempt("/api/v1/kv/buckets/app/watch", []),
+                await attempt("/api/v1/kv/buckets/nope/watch", bearer),
+                await attempt("/api/v1/kv/buckets/app/watch?since=x", bearer),
+            ]
+        finally:
+            # The consumer's reads ran in asgiref's shared worker thread: close its
+            # connection there, or the test database cannot be dropped at the end.
+            await database_sync_to_async(connections.close_all)()
 
     unauthenticated, not_found, invalid = asyncio.run(scenario())
 
