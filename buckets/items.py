@@ -21,7 +21,6 @@ from buckets.exceptions import BucketExists, BucketNotFound, KeyNotFound
 from buckets.keys import TEXT_KEYS, validate_key
 from buckets.models import Bucket
 from buckets.names import app_bucket
-from buckets.wildcards import prefix_upper_bound
 from kvsite.apikeys import account_validate
 from kvsite.errors import AlreadyExists, InvalidArgument, ValueTooLarge
 from kvsite.jsonbody import MAX_DEPTH, RawJson, dump_json_exact, json_depth, json_text_checked
@@ -180,18 +179,6 @@ def item_delete(*, account: str, key: str) -> None:
         raise KeyNotFound(key) from None
 
 
-def _safe_upper_bound(prefix: str) -> str | None:
-    """Like ``wildcards.prefix_upper_bound``, but never a surrogate (which UTF-8 cannot hold);
-    None when no string above the prefix's range exists."""
-    stripped = prefix.rstrip("\U0010ffff")
-    if not stripped:
-        return None
-    bumped = ord(stripped[-1]) + 1
-    if 0xD800 <= bumped <= 0xDFFF:
-        bumped = 0xE000
-    return stripped[:-1] + chr(bumped)
-
-
 def item_list(
     *, account: str, prefix: str = "", limit: int = LIST_LIMIT_DEFAULT, cursor: str | None = None
 ) -> ItemPage:
@@ -220,14 +207,7 @@ def item_list(
         bucket = store.bucket_get(name=items_bucket(account))
     except BucketNotFound:
         return ItemPage(items=[], next_cursor=None)
-    bound = _safe_upper_bound(prefix) if prefix else None
-    if not prefix or bound == prefix_upper_bound(prefix):
-        rows = store.live_entries(bucket=bucket, prefix=prefix or None, after=after)
-    else:
-        # The core's bound would be a surrogate or too low for this prefix: range it here.
-        rows = store.live_entries(bucket=bucket, after=after).filter(key__gte=prefix)
-        if bound is not None:
-            rows = rows.filter(key__lt=bound)
+    rows = store.live_entries(bucket=bucket, prefix=prefix or None, after=after)
     entries = list(rows.only("key", "revision", "expires_at", "created_at")[: limit + 1])
     items = [
         Item(key=entry.key, version=str(entry.revision), expires_at=entry.expires_at, updated_at=entry.created_at)

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 
 from django.db.models import Min, Q, QuerySet
 
-from buckets import clock
+from buckets import clock, store
 from buckets.events import change_event
 from buckets.models import Bucket, Entry
 from buckets.names import public_name
-from buckets.wildcards import KeyPattern, prefix_upper_bound
+from buckets.wildcards import KeyPattern
 
 _EVENT_FIELDS = ("key", "value", "revision", "operation", "created_at")
 
@@ -45,13 +45,7 @@ def bucket_position(*, bucket: str) -> BucketPosition | None:
 
 def _matching(rows: QuerySet[Entry], pattern: KeyPattern | None) -> QuerySet[Entry]:
     """Narrow ``rows`` to keys matching ``pattern`` (index range on the literal prefix, then a regex)."""
-    if pattern is None or pattern.pattern == ">":
-        return rows
-    if pattern.is_literal:
-        return rows.filter(key=pattern.literal_prefix)
-    if pattern.literal_prefix:
-        rows = rows.filter(key__gte=pattern.literal_prefix, key__lt=prefix_upper_bound(pattern.literal_prefix))
-    return rows.filter(key__regex=pattern.regex)
+    return store.narrow_keys(rows, pattern=pattern)
 
 
 def _events(bucket: str, rows: QuerySet[Entry]) -> list[dict]:

@@ -35,7 +35,7 @@ from buckets.exceptions import (
 from buckets.keys import KEY_FORMATS, NATS_KEYS, validate_key
 from buckets.models import Bucket, Entry
 from buckets.names import public_name
-from buckets.wildcards import compile_pattern, prefix_upper_bound
+from buckets.wildcards import KeyPattern, compile_pattern, prefix_upper_bound
 from kvsite import metrics
 from kvsite.audit import Action as AuditAction
 from kvsite.audit import AuditActor, audit_record
@@ -369,23 +369,34 @@ def live_entries(
     rows = Entry.objects.filter(bucket=bucket, is_latest=True, operation=PUT).filter(
         Q(expires_at__isnull=True) | Q(expires_at__gt=clock.now())
     )
-    if pattern:
-        compiled = compile_pattern(pattern)
-        if compiled.is_literal:
-            rows = rows.filter(key=compiled.literal_prefix)
-        else:
-            prefix = prefix or compiled.literal_prefix
-            if compiled.pattern != ">":
-                rows = rows.filter(key__regex=compiled.regex)
-    # One range, with the later of the two lower bounds, so the index walk starts
-    # at the cursor rather than at the prefix (SQLite uses only one of two bounds).
+    compiled = compile_pattern(pattern) if pattern else None
+    return narrow_keys(rows, pattern=compiled, prefix=prefix, after=after).order_by("key")
+
+
+def narrow_keys(
+    rows: QuerySet[Entry], *, pattern: KeyPattern | None = None, prefix: str | None = None, after: str | None = None
+) -> QuerySet[Entry]:
+    """Restrict ``rows`` to keys matching ``pattern``, under ``prefix``, after ``after``.
+
+    Everything becomes one key range, with the later of the two lower bounds (so
+    the index walk starts at a cursor rather than at the prefix: SQLite uses only
+    one of two bounds), then the pattern's regular expression within it.
+    """
+    if pattern is not None:
+        if pattern.is_literal:
+            return rows.filter(key=pattern.literal_prefix)
+        prefix = prefix or pattern.literal_prefix
+        if pattern.pattern != ">":
+            rows = rows.filter(key__regex=pattern.regex)
     if prefix:
-        rows = rows.filter(key__lt=prefix_upper_bound(prefix))
+        upper = prefix_upper_bound(prefix)
+        if upper is not None:
+            rows = rows.filter(key__lt=upper)
     if after is not None and after >= (prefix or ""):
         rows = rows.filter(key__gt=after)
     elif prefix:
         rows = rows.filter(key__gte=prefix)
-    return rows.order_by("key")
+    return rows
 
 
 def key_list(

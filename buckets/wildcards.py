@@ -65,15 +65,18 @@ def compile_pattern(pattern: str) -> KeyPattern:
     return KeyPattern(pattern=pattern, literal_prefix=prefix, regex="^" + r"\.".join(regex_parts) + "$")
 
 
-def prefix_upper_bound(prefix: str) -> str:
+def prefix_upper_bound(prefix: str) -> str | None:
     """The smallest string greater than every string that starts with ``prefix``.
 
     Bumping the last character is enough (byte order of UTF-8 is code point
-    order); a last character that cannot be bumped is dropped and its
-    predecessor bumped instead.
+    order), stepping over the surrogates, which UTF-8 cannot hold. A last
+    character that cannot be bumped (U+10FFFF) is dropped and its predecessor
+    bumped instead; None when nothing is left: no upper bound exists.
     """
-    while prefix and ord(prefix[-1]) == 0x10FFFF:
-        prefix = prefix[:-1]
-    if not prefix:
-        return chr(0x10FFFF) * 2
-    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    stripped = prefix.rstrip("\U0010ffff")
+    if not stripped:
+        return None
+    bumped = ord(stripped[-1]) + 1
+    if 0xD800 <= bumped <= 0xDFFF:
+        bumped = 0xE000
+    return stripped[:-1] + chr(bumped)

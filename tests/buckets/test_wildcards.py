@@ -47,3 +47,9 @@ def test_prefix_upper_bound_is_just_past_every_key_with_the_prefix() -> None:
 
     assert "user." < "user.zzzz" < upper
     assert not "user/".startswith("user.") and upper <= "user/"
+
+
+def test_prefix_upper_bound_skips_surrogates_and_has_none_past_the_last_code_point() -> None:
+    assert prefix_upper_bound("a\ud7ff") == "a\ue000"
+    assert prefix_upper_bound("a\U0010ffff") == "b"
+    assert prefix_upper_bound("\U0010ffff\U0010ffff") is None

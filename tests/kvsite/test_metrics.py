@@ -23,9 +23,10 @@ def test_metrics_count_writes_conflicts_and_requests(
 
     assert after.status_code == 200 and after["Content-Type"].startswith("text/plain")
     text = after.content.decode()
-    assert sample(text, 'kvsite_kv_writes_total{operation="put"}') == sample(
-        before, 'kvsite_kv_writes_total{operation="put"}'
-    ) + 1
+    assert (
+        sample(text, 'kvsite_kv_writes_total{operation="put"}')
+        == sample(before, 'kvsite_kv_writes_total{operation="put"}') + 1
+    )
     assert sample(text, "kvsite_kv_cas_conflicts_total") == sample(before, "kvsite_kv_cas_conflicts_total") + 1
     assert 'route="api/v1/kv/buckets/<str:bucket>/keys/<path:key>"' in text
 
