@@ -16,7 +16,10 @@ Each round measures the four rows in an order that alternates between rounds
 gives every round and the medians. Next to req/s and latency it gives the
 CPU time per request of the server's processes and their PostgreSQL backends,
 which other load on the machine disturbs far less than req/s: on a busy
-machine compare that column. Server start-up, the database, wrk and the CPU
+machine compare that column. Last, the same four requests are timed in one
+process through Django's test client (``--in-process N`` each, CPU time of that
+process only): the two APIs' own cost without HTTP server, network or other
+processes in the way. Server start-up, the database, wrk and the CPU
 accounting come from ``bench/kv_http.py``.
 
     .venv/bin/python bench/items.py --rounds 3 --duration 10
@@ -24,10 +27,12 @@ accounting come from ``bench/kv_http.py``.
 """
 
 import argparse
+import json
 import os
 import shutil
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -40,6 +45,35 @@ import kv_http  # a sibling script, not a package: found through the path entry 
 ITEM_PATH = "/kv/items/"
 TARGET_RATIO = 0.9  # items req/s at least 90% of the bucket API's
 TARGET_P99_RATIO = 1.1  # and p99 at most 110%
+
+
+# Runs in a child process with the server's environment: N requests of each row
+# through the test client, alternating bucket and items, CPU time of this process.
+IN_PROCESS = """
+import json, sys, time
+import django
+django.setup()
+from django.test import Client
+token, count, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+client = Client(SERVER_NAME="localhost", HTTP_AUTHORIZATION="Bearer " + token)
+value = b"v" * size
+rows = {
+    "bucket GET": lambda i: client.get("/api/v1/kv/buckets/bench/keys/k00000"),
+    "items GET": lambda i: client.get("/kv/items/k00000"),
+    "bucket PUT": lambda i: client.generic("PUT", "/api/v1/kv/buckets/bench/keys/k%05d" % (i % 1000), value),
+    "items PUT": lambda i: client.generic("PUT", "/kv/items/k%05d" % (i % 1000), b'{"value":"' + value + b'"}'),
+}
+cpu = {name: [] for name in rows}
+for repeat in range(4):
+    for name, request in (rows.items() if repeat % 2 else reversed(rows.items())):
+        for i in range(20):
+            request(i)
+        start = time.process_time()
+        for i in range(count):
+            assert request(i).status_code == 200
+        cpu[name].append((time.process_time() - start) * 1000 / count)
+print(json.dumps({name: sorted(values)[len(values) // 2] for name, values in cpu.items()}))
+"""
 
 
 @dataclass
@@ -68,6 +102,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--redis", default="", help="REDIS_URL: rate-limit buckets (and channel layer) in Redis")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="extra server environment")
+    parser.add_argument(
+        "--in-process", type=int, default=300, metavar="N", help="requests per row timed in-process (0: skip)"
+    )
     parser.add_argument("--keep-logs", action="store_true", help="keep the server log")
     return parser.parse_args(argv)
 
@@ -129,6 +166,26 @@ def warm_up(args: argparse.Namespace, base: str, token: str) -> None:
         kv_http.wrk(args, "warm-up", url, mode, duration=args.warmup, extra_env=extra)
 
 
+def measure_in_process(args: argparse.Namespace, env: dict[str, str], token: str) -> dict[str, float]:
+    """Median CPU ms per request of each row, timed through Django's test client in a child process."""
+    completed = subprocess.run(
+        [sys.executable, "-c", IN_PROCESS, token, str(args.in_process), str(args.value_size)],
+        cwd=kv_http.REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def print_in_process(figures: dict[str, float]) -> None:
+    print("\nin-process CPU per request (Django test client, no HTTP server; median of 4 passes):")
+    for operation in ("GET", "PUT"):
+        bucket, items = figures[f"bucket {operation}"], figures[f"items {operation}"]
+        print(f"  {operation}: bucket {bucket:.2f} ms, items {items:.2f} ms, ratio {items / bucket:.2f}")
+
+
 def print_report(args: argparse.Namespace, rounds: list[Round]) -> bool:
     print(
         f"\n{args.server} x{args.workers}, {args.connections} connections, {args.duration:g} s per row, "
@@ -144,7 +201,7 @@ def print_report(args: argparse.Namespace, rounds: list[Round]) -> bool:
     print("|" + "|".join("-" * len(cell) for cell in header.split("|")[1:-1]) + "|")
     for number, measured in enumerate(rounds, 1):
         for result in (measured.bucket_get, measured.items_get, measured.bucket_put, measured.items_put):
-            cpu = f"{result.service_cpu_ms:.2f}"
+            cpu = f"{result.service_cpu_ms:.2f}" if result.service_cpu_ms > 0 else "-"
             print(
                 f"| {number:<5} | {result.label:<10} | {result.rps:>7.0f} | {result.p50_ms:>7.1f} "
                 f"| {result.p99_ms:>7.1f} | {result.errors:>6} | {cpu:>10} |"
@@ -167,14 +224,16 @@ def print_report(args: argparse.Namespace, rounds: list[Round]) -> bool:
             f"median ratio items/bucket req/s {rps_ratio:.2f}, p99 {p99_ratio:.2f}; errors {errors} -> "
             f"{'ok' if ok else 'MISSED'} (target req/s >= {TARGET_RATIO}, p99 <= {TARGET_P99_RATIO})"
         )
-        cpu_ratio = statistics.median(
-            i.service_cpu_ms / b.service_cpu_ms for i, b in zip(items, bucket, strict=True) if b.service_cpu_ms
-        )
-        print(
-            f"     CPU per request (server + database): bucket "
-            f"{statistics.median(r.service_cpu_ms for r in bucket):.2f} ms, items "
-            f"{statistics.median(r.service_cpu_ms for r in items):.2f} ms, median ratio {cpu_ratio:.2f}"
-        )
+        # A database backend that exits during a row takes its CPU time with it (a
+        # negative or low figure): rounds with an unusable figure are left out.
+        pairs = [(i, b) for i, b in zip(items, bucket, strict=True) if i.service_cpu_ms > 0 and b.service_cpu_ms > 0]
+        if pairs:
+            print(
+                f"     CPU per request (server + database), {len(pairs)} usable round(s): bucket "
+                f"{statistics.median(b.service_cpu_ms for _, b in pairs):.2f} ms, items "
+                f"{statistics.median(i.service_cpu_ms for i, _ in pairs):.2f} ms, median ratio "
+                f"{statistics.median(i.service_cpu_ms / b.service_cpu_ms for i, b in pairs):.2f}"
+            )
     return met
 
 
@@ -200,7 +259,10 @@ def main(argv: list[str] | None = None) -> int:
             for number in range(args.rounds):
                 print(f"round {number + 1}/{args.rounds} ...", flush=True)
                 rounds.append(measure_round(args, base, token, root_pid, items_first=bool(number % 2)))
-        return 0 if print_report(args, rounds) else 1
+        met = print_report(args, rounds)
+        if args.in_process:
+            print_in_process(measure_in_process(args, env, token))
+        return 0 if met else 1
     finally:
         processes.stop_all()
         if args.keep_logs:

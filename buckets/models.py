@@ -1,4 +1,6 @@
-"""Buckets and their entries (every kept revision of every key)."""
+"""Buckets and their entries (every kept revision of every key), and the namespaces built on buckets."""
+
+import uuid
 
 from django.db import models
 from django.db.models import Q
@@ -78,3 +80,30 @@ class Entry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.bucket_id}:{self.key}@{self.revision}"
+
+
+class Namespace(models.Model):
+    """A namespace of the KV Service dialect: metadata around one bucket that holds its entries.
+
+    Non-secret namespaces use the bucket ``APP_<name>`` (so the bucket API shows
+    them under their name); secret ones a reserved ``SYS_secrets_.ns.<id>``.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    bucket = models.OneToOneField(Bucket, on_delete=models.CASCADE, related_name="namespace")
+    name = models.CharField(max_length=64)
+    description = models.TextField(blank=True, default="")
+    application_id = models.CharField(max_length=100)
+    is_secret = models.BooleanField(default=False)
+    default_ttl_seconds = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["application_id", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["application_id", "name"], name="namespace_unique_name_per_application")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.application_id}/{self.name}"

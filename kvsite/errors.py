@@ -47,6 +47,12 @@ class AlreadyExists(DomainError):
     status, code = 409, "already_exists"
 
 
+class Aborted(DomainError):
+    """A compare-and-swap lost: the entry is at another version than the caller said."""
+
+    status, code = 409, "aborted"
+
+
 class PreconditionFailed(DomainError):
     status, code = 412, "failed_precondition"
 

@@ -12,6 +12,7 @@ urlpatterns = [
     path("metrics", MetricsApi.as_view(), name="metrics"),
     path("api/v1/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/v1/kv/swagger-ui", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/v1/kv/", include("buckets.api.namespace_urls")),
     path("api/v1/kv/", include("buckets.api.urls")),
     path("api/v1/", include("buckets.api.config_urls")),
     path("api/v1/", include("secrets_app.api.urls")),

@@ -12,6 +12,7 @@ from django.db.models import F, QuerySet
 from buckets import store
 from buckets.models import Bucket, Entry
 from buckets.names import APP_PREFIX, SYS_CONFIG_PREFIX, SYS_SECRETS_PREFIX
+from buckets.namespaces import SECRET_BUCKET_PREFIX
 from kvsite.audit import Action
 from kvsite.models import ApiKey, AuditEvent
 
@@ -68,8 +69,9 @@ def key_rows(*, bucket: str, pattern: str | None, cursor: str | None, limit: int
 
 
 def _environments(prefix: str) -> list[str]:
-    names = store.bucket_list(prefix=prefix).values_list("name", flat=True)
-    return [name[len(prefix) :] for name in names]
+    # Secret namespaces (the namespaces API) share the SYS_secrets_ prefix but are not environments.
+    names = store.bucket_list(prefix=prefix).exclude(name__startswith=SECRET_BUCKET_PREFIX)
+    return [name[len(prefix) :] for name in names.values_list("name", flat=True)]
 
 
 def config_environments() -> list[str]:

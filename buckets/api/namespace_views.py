@@ -1,0 +1,388 @@
+"""The KV Service namespaces API: parse, call ``buckets.namespaces`` / ``buckets.namespace_entries``, render.
+
+camelCase JSON throughout. Bodies are parsed exactly and rendered exactly, so a
+NUMBER comes back as the digits it was sent as. Authorization and audit happen
+in the services; errors come from the project's one handler.
+"""
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.renderers import BaseRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from buckets import namespace_entries as entries
+from buckets import namespaces
+from buckets.api.preconditions import parse_positive_int
+from buckets.api.serializers import ErrorOutput
+from buckets.events import rfc3339
+from buckets.models import Namespace
+from buckets.names import public_name
+from buckets.namespace_entries import EntryVersion, NamespaceEntry
+from kvsite.audit import audit_actor_from_request
+from kvsite.errors import InvalidArgument
+from kvsite.jsonbody import dump_json_exact, parse_json_exact
+
+ERRORS = {status: OpenApiResponse(ErrorOutput) for status in (400, 401, 403, 404, 409, 413)}
+NAMESPACE_FIELDS = frozenset({"name", "description", "applicationId", "isSecretNamespace", "defaultTtlSeconds"})
+PUT_FIELDS = frozenset({"value", "valueType", "ttlSeconds", "metadata", "version"})
+# A value is at most a bucket's value size; the body gets room for escaping and framing.
+ENTRY_BODY_BYTES = 4 * settings.KV_DEFAULT_MAX_VALUE_SIZE + 64 * 1024
+SMALL_BODY_BYTES = 64 * 1024
+
+
+class ExactJsonRenderer(BaseRenderer):
+    """``dump_json_exact``: a JsonNumber goes out as its literal text."""
+
+    media_type = "application/json"
+    format = "json"
+    charset = None
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: dict | None = None) -> bytes:
+        return b"" if data is None else dump_json_exact(data)
+
+
+class NamespaceApi(APIView):
+    """Base of these views: exact JSON out, bodies parsed by the views themselves."""
+
+    renderer_classes = [ExactJsonRenderer]
+    parser_classes: list = []
+
+
+def _body(request: Request, *, max_bytes: int, allowed: frozenset[str] | None = None) -> dict:
+    body = parse_json_exact(request.body, max_bytes=max_bytes)
+    if not isinstance(body, dict):
+        raise InvalidArgument("body must be a JSON object")
+    if allowed is not None:
+        unknown = sorted(set(body) - allowed)
+        if unknown:
+            raise InvalidArgument(f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+    return body
+
+
+def _time(moment) -> str | None:
+    return rfc3339(moment) if moment is not None else None
+
+
+# --- Output -------------------------------------------------------------------------------
+
+
+def namespace_body(namespace: Namespace) -> dict:
+    return {
+        "id": str(namespace.id),
+        "name": namespace.name,
+        "description": namespace.description,
+        "applicationId": namespace.application_id,
+        "isSecretNamespace": namespace.is_secret,
+        "defaultTtlSeconds": namespace.default_ttl_seconds,
+        # The bucket API's name of a plain namespace; secret ones have none there.
+        "bucket": None if namespace.is_secret else public_name(namespace.bucket.name),
+        "createdAt": _time(namespace.created_at),
+        "updatedAt": _time(namespace.updated_at),
+    }
+
+
+def entry_body(entry: NamespaceEntry) -> dict:
+    """One entry; ``value`` only when the service showed it (never a withheld secret)."""
+    body = {
+        "id": entry.id,
+        "keyPath": entry.key_path,
+        "valueType": entry.value_type,
+        "version": entry.version,
+        "expiresAt": _time(entry.expires_at),
+        "metadata": entry.metadata,
+        "createdAt": _time(entry.created_at),
+        "updatedAt": _time(entry.updated_at),
+        "changedBy": entry.changed_by,
+        "reason": entry.reason,
+    }
+    if entry.value_shown:
+        body["value"] = entry.value
+    return body
+
+
+def version_body(version: EntryVersion) -> dict:
+    body = {
+        "version": version.version,
+        "valueType": version.value_type,
+        "changedBy": version.changed_by,
+        "reason": version.reason,
+        "createdAt": _time(version.created_at),
+    }
+    if version.value_shown:
+        body["value"] = version.value
+    return body
+
+
+NamespaceOutput = inline_serializer(
+    "Namespace",
+    {
+        "id": serializers.UUIDField(),
+        "name": serializers.CharField(),
+        "description": serializers.CharField(),
+        "applicationId": serializers.CharField(),
+        "isSecretNamespace": serializers.BooleanField(),
+        "defaultTtlSeconds": serializers.IntegerField(allow_null=True),
+        "bucket": serializers.CharField(allow_null=True),
+        "createdAt": serializers.DateTimeField(),
+        "updatedAt": serializers.DateTimeField(),
+    },
+)
+NamespaceInput = inline_serializer(
+    "NamespaceInput",
+    {
+        "name": serializers.CharField(),
+        "description": serializers.CharField(required=False),
+        "applicationId": serializers.CharField(),
+        "isSecretNamespace": serializers.BooleanField(required=False),
+        "defaultTtlSeconds": serializers.IntegerField(required=False, allow_null=True),
+    },
+)
+EntryOutput = inline_serializer(
+    "NamespaceEntry",
+    {
+        "id": serializers.CharField(),
+        "keyPath": serializers.CharField(),
+        "value": serializers.JSONField(required=False),
+        "valueType": serializers.ChoiceField(choices=entries.VALUE_TYPES),
+        "version": serializers.IntegerField(),
+        "expiresAt": serializers.DateTimeField(allow_null=True),
+        "metadata": serializers.DictField(),
+        "createdAt": serializers.DateTimeField(),
+        "updatedAt": serializers.DateTimeField(),
+        "changedBy": serializers.CharField(),
+        "reason": serializers.CharField(),
+    },
+)
+EntryInput = inline_serializer(
+    "NamespaceEntryInput",
+    {
+        "value": serializers.JSONField(),
+        "valueType": serializers.ChoiceField(choices=entries.VALUE_TYPES),
+        "ttlSeconds": serializers.IntegerField(required=False, allow_null=True),
+        "metadata": serializers.DictField(required=False),
+        "version": serializers.IntegerField(required=False),
+    },
+)
+EntryPageOutput = inline_serializer(
+    "NamespaceEntryPage", {"entries": EntryOutput.__class__(many=True), "nextCursor": serializers.CharField()}
+)
+KeysInput = inline_serializer("NamespaceKeys", {"keys": serializers.ListField(child=serializers.CharField())})
+BulkGetOutput = inline_serializer(
+    "NamespaceBulkGet",
+    {"entries": EntryOutput.__class__(many=True), "missing": serializers.ListField(child=serializers.CharField())},
+)
+BulkSetInput = inline_serializer(
+    "NamespaceBulkSet",
+    {
+        "entries": inline_serializer(
+            "NamespaceBulkSetItem",
+            {"keyPath": serializers.CharField(), **EntryInput.fields},
+            many=True,
+        )
+    },
+)
+BulkSetOutput = inline_serializer("NamespaceBulkSetResult", {"entries": EntryOutput.__class__(many=True)})
+BulkDeleteOutput = inline_serializer("NamespaceBulkDeleteResult", {"deleted": serializers.IntegerField()})
+VersionsOutput = inline_serializer(
+    "NamespaceEntryVersions",
+    {
+        "keyPath": serializers.CharField(),
+        "versions": inline_serializer(
+            "NamespaceEntryVersion",
+            {
+                "version": serializers.IntegerField(),
+                "valueType": serializers.CharField(),
+                "value": serializers.JSONField(required=False),
+                "changedBy": serializers.CharField(),
+                "reason": serializers.CharField(),
+                "createdAt": serializers.DateTimeField(),
+            },
+            many=True,
+        ),
+    },
+)
+RotateInput = inline_serializer("NamespaceRotate", {"value": serializers.JSONField()})
+RollbackInput = inline_serializer("NamespaceRollback", {"version": serializers.IntegerField(min_value=1)})
+
+
+# --- Namespaces ----------------------------------------------------------------------------
+
+
+class NamespaceListCreateApi(NamespaceApi):
+    @extend_schema(
+        operation_id="namespace_list",
+        parameters=[OpenApiParameter("applicationId", str, description="Only this application's namespaces")],
+        responses={200: inline_serializer("NamespaceList", {"namespaces": NamespaceOutput.__class__(many=True)})},
+    )
+    def get(self, request: Request) -> Response:
+        rows = namespaces.namespace_list(
+            application_id=request.query_params.get("applicationId") or None, actor=audit_actor_from_request(request)
+        )
+        return Response({"namespaces": [namespace_body(row) for row in rows]})
+
+    @extend_schema(operation_id="namespace_create", request=NamespaceInput, responses={201: NamespaceOutput, **ERRORS})
+    def post(self, request: Request) -> Response:
+        body = _body(request, max_bytes=SMALL_BODY_BYTES, allowed=NAMESPACE_FIELDS)
+        namespace = namespaces.namespace_create(
+            name=body.get("name"),
+            application_id=body.get("applicationId"),
+            description=body.get("description") or "",
+            is_secret=body.get("isSecretNamespace", False),
+            default_ttl_seconds=body.get("defaultTtlSeconds"),
+            actor=audit_actor_from_request(request),
+        )
+        return Response(namespace_body(namespace), status=201)
+
+
+class NamespaceDetailApi(NamespaceApi):
+    @extend_schema(operation_id="namespace_get", responses={200: NamespaceOutput, **ERRORS})
+    def get(self, request: Request, ns_id: uuid.UUID) -> Response:
+        namespace = namespaces.namespace_get(namespace_id=ns_id, actor=audit_actor_from_request(request))
+        return Response(namespace_body(namespace))
+
+    @extend_schema(operation_id="namespace_update", request=NamespaceInput, responses={200: NamespaceOutput, **ERRORS})
+    def put(self, request: Request, ns_id: uuid.UUID) -> Response:
+        body = _body(request, max_bytes=SMALL_BODY_BYTES, allowed=NAMESPACE_FIELDS)
+        fields = {
+            "name": "name",
+            "applicationId": "application_id",
+            "description": "description",
+            "isSecretNamespace": "is_secret",
+            "defaultTtlSeconds": "default_ttl_seconds",
+        }
+        changes = {argument: body[name] for name, argument in fields.items() if name in body}
+        namespace = namespaces.namespace_update(namespace_id=ns_id, actor=audit_actor_from_request(request), **changes)
+        return Response(namespace_body(namespace))
+
+    @extend_schema(operation_id="namespace_delete", responses={204: None, **ERRORS})
+    def delete(self, request: Request, ns_id: uuid.UUID) -> Response:
+        namespaces.namespace_delete(namespace_id=ns_id, actor=audit_actor_from_request(request))
+        return Response(status=204)
+
+
+# --- Entries -------------------------------------------------------------------------------
+
+
+class EntryListApi(NamespaceApi):
+    @extend_schema(
+        operation_id="namespace_entry_list",
+        parameters=[
+            OpenApiParameter("prefix", str, description="Whole path segments: config/database"),
+            OpenApiParameter("cursor", str, description="nextCursor of the previous page"),
+            OpenApiParameter("limit", int, description=f"1-{entries.MAX_PAGE}, default {entries.DEFAULT_PAGE}"),
+        ],
+        responses={200: EntryPageOutput, **ERRORS},
+    )
+    def get(self, request: Request, ns_id: uuid.UUID) -> Response:
+        limit = parse_positive_int(request.query_params.get("limit"), name="limit")
+        page = entries.namespace_entry_list(
+            namespace_id=ns_id,
+            prefix=request.query_params.get("prefix") or None,
+            cursor=request.query_params.get("cursor") or None,
+            limit=entries.DEFAULT_PAGE if limit is None else limit,
+            actor=audit_actor_from_request(request),
+        )
+        return Response({"entries": [entry_body(entry) for entry in page.entries], "nextCursor": page.next_cursor})
+
+
+class EntryDetailApi(NamespaceApi):
+    @extend_schema(operation_id="namespace_entry_get", responses={200: EntryOutput, **ERRORS})
+    def get(self, request: Request, ns_id: uuid.UUID, key_path: str) -> Response:
+        entry = entries.namespace_entry_get(
+            namespace_id=ns_id, key_path=key_path, actor=audit_actor_from_request(request)
+        )
+        return Response(entry_body(entry))
+
+    @extend_schema(operation_id="namespace_entry_put", request=EntryInput, responses={200: EntryOutput, **ERRORS})
+    def put(self, request: Request, ns_id: uuid.UUID, key_path: str) -> Response:
+        body = _body(request, max_bytes=ENTRY_BODY_BYTES, allowed=PUT_FIELDS)
+        if "value" not in body:
+            raise InvalidArgument("value is required")
+        entry = entries.namespace_entry_put(
+            namespace_id=ns_id,
+            key_path=key_path,
+            value=body["value"],
+            value_type=body.get("valueType"),
+            ttl_seconds=body.get("ttlSeconds"),
+            metadata=body.get("metadata"),
+            version=body.get("version"),
+            actor=audit_actor_from_request(request),
+        )
+        return Response(entry_body(entry))
+
+    @extend_schema(operation_id="namespace_entry_delete", responses={204: None, **ERRORS})
+    def delete(self, request: Request, ns_id: uuid.UUID, key_path: str) -> Response:
+        entries.namespace_entry_delete(namespace_id=ns_id, key_path=key_path, actor=audit_actor_from_request(request))
+        return Response(status=204)
+
+
+class EntryRotateApi(NamespaceApi):
+    @extend_schema(operation_id="namespace_entry_rotate", request=RotateInput, responses={200: EntryOutput, **ERRORS})
+    def post(self, request: Request, ns_id: uuid.UUID, key_path: str) -> Response:
+        body = _body(request, max_bytes=ENTRY_BODY_BYTES, allowed=frozenset({"value"}))
+        if "value" not in body:
+            raise InvalidArgument("value is required")
+        entry = entries.namespace_entry_rotate(
+            namespace_id=ns_id, key_path=key_path, value=body["value"], actor=audit_actor_from_request(request)
+        )
+        return Response(entry_body(entry))
+
+
+class EntryVersionsApi(NamespaceApi):
+    @extend_schema(operation_id="namespace_entry_versions", responses={200: VersionsOutput, **ERRORS})
+    def get(self, request: Request, ns_id: uuid.UUID, key_path: str) -> Response:
+        versions = entries.namespace_entry_versions(
+            namespace_id=ns_id, key_path=key_path, actor=audit_actor_from_request(request)
+        )
+        return Response({"keyPath": key_path, "versions": [version_body(version) for version in versions]})
+
+
+class EntryRollbackApi(NamespaceApi):
+    @extend_schema(
+        operation_id="namespace_entry_rollback", request=RollbackInput, responses={200: EntryOutput, **ERRORS}
+    )
+    def post(self, request: Request, ns_id: uuid.UUID, key_path: str) -> Response:
+        body = _body(request, max_bytes=SMALL_BODY_BYTES, allowed=frozenset({"version"}))
+        entry = entries.namespace_entry_rollback(
+            namespace_id=ns_id, key_path=key_path, version=body.get("version"), actor=audit_actor_from_request(request)
+        )
+        return Response(entry_body(entry))
+
+
+# --- Bulk ----------------------------------------------------------------------------------
+
+
+class BulkGetApi(NamespaceApi):
+    @extend_schema(operation_id="namespace_bulk_get", request=KeysInput, responses={200: BulkGetOutput, **ERRORS})
+    def post(self, request: Request, ns_id: uuid.UUID) -> Response:
+        body = _body(request, max_bytes=settings.DATA_UPLOAD_MAX_MEMORY_SIZE, allowed=frozenset({"keys"}))
+        result = entries.namespace_entries_bulk_get(
+            namespace_id=ns_id, keys=body.get("keys"), actor=audit_actor_from_request(request)
+        )
+        return Response({"entries": [entry_body(entry) for entry in result.entries], "missing": result.missing})
+
+
+class BulkSetApi(NamespaceApi):
+    @extend_schema(operation_id="namespace_bulk_set", request=BulkSetInput, responses={200: BulkSetOutput, **ERRORS})
+    def post(self, request: Request, ns_id: uuid.UUID) -> Response:
+        body = _body(request, max_bytes=settings.DATA_UPLOAD_MAX_MEMORY_SIZE, allowed=frozenset({"entries"}))
+        written = entries.namespace_entries_bulk_set(
+            namespace_id=ns_id, entries=body.get("entries"), actor=audit_actor_from_request(request)
+        )
+        return Response({"entries": [entry_body(entry) for entry in written]})
+
+
+class BulkDeleteApi(NamespaceApi):
+    @extend_schema(operation_id="namespace_bulk_delete", request=KeysInput, responses={200: BulkDeleteOutput, **ERRORS})
+    def post(self, request: Request, ns_id: uuid.UUID) -> Response:
+        body = _body(request, max_bytes=settings.DATA_UPLOAD_MAX_MEMORY_SIZE, allowed=frozenset({"keys"}))
+        deleted = entries.namespace_entries_bulk_delete(
+            namespace_id=ns_id, keys=body.get("keys"), actor=audit_actor_from_request(request)
+        )
+        return Response({"deleted": deleted})

@@ -1,0 +1,323 @@
+"""buckets.bulk (many writes, one transaction) and the namespaces bulk API built on it."""
+
+import base64
+from collections.abc import Iterator
+
+import pytest
+from django.db import connection
+from django.db.models import Sum
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
+
+from buckets import bulk, store
+from buckets.bulk import BulkWrite
+from buckets.events import bucket_group
+from buckets.exceptions import KeyNotFound
+from buckets.models import Bucket, Entry
+from kvsite.models import AuditEvent
+
+from .test_namespaces import receive_all
+
+pytestmark = pytest.mark.django_db
+
+B = "APP_bulk"
+
+
+@pytest.fixture(autouse=True)
+def master_keys() -> Iterator[None]:
+    with override_settings(KV_MASTER_KEYS="bk:" + base64.b64encode(bytes(range(32))).decode()):
+        yield
+
+
+@pytest.fixture
+def bucket() -> Bucket:
+    return store.bucket_create(name=B, history=3)
+
+
+def recount(name: str = B) -> tuple[int, int, int]:
+    rows = Entry.objects.filter(bucket__name=name)
+    live = rows.filter(is_latest=True, operation=store.PUT).count()
+    return rows.count(), rows.aggregate(total=Sum("size"))["total"] or 0, live
+
+
+def counters(name: str = B) -> tuple[int, int, int]:
+    row = Bucket.objects.get(name=name)
+    return row.values_count, row.bytes_total, row.live_keys
+
+
+def puts(*keys: str, value: bytes = b"v") -> list[BulkWrite]:
+    return [BulkWrite(key=key, value=value) for key in keys]
+
+
+# --- Core ---------------------------------------------------------------------------------
+
+
+def test_bulk_writes_get_gapless_revisions_in_order(bucket) -> None:
+    store.entry_put(bucket=B, key="first", value=b"0")
+
+    written = bulk.entries_write_many(bucket=B, writes=puts("a", "b", "c"))
+
+    assert [(e.key, e.revision) for e in written] == [("a", 2), ("b", 3), ("c", 4)]
+    assert Bucket.objects.get(name=B).last_revision == 4
+    assert store.entry_put(bucket=B, key="after", value=b"x").revision == 5
+
+
+def test_counters_match_a_full_recount_after_bulk_operations(bucket) -> None:
+    for round_ in range(5):
+        bulk.entries_write_many(bucket=B, writes=puts(*(f"k{i}" for i in range(10)), value=b"x" * round_))
+    bulk.entries_write_many(
+        bucket=B,
+        writes=[
+            BulkWrite(key="k0", operation=store.DELETE),
+            BulkWrite(key="k1", operation=store.PURGE),
+            BulkWrite(key="k2", value=b"new"),
+        ],
+    )
+    store.entry_put(bucket=B, key="k0", value=b"back")
+    bulk.entries_write_many(bucket=B, writes=[BulkWrite(key=f"k{i}", operation=store.PURGE) for i in range(3, 6)])
+
+    assert counters() == recount()
+    # history 3: no key keeps more than three rows
+    for key in (f"k{i}" for i in range(10)):
+        assert Entry.objects.filter(bucket__name=B, key=key).count() <= 3
+    assert Entry.objects.filter(bucket__name=B, is_latest=True).count() == 10
+
+
+def test_bulk_and_single_writes_agree(bucket) -> None:
+    """The same writes, one by one in another bucket, leave the same rows and counters."""
+    store.bucket_create(name="APP_single", history=3)
+    plan = [puts("a", "b"), puts("a", "c", value=b"xx"), [BulkWrite(key="b", operation=store.DELETE)], puts("b")]
+    for writes in plan:
+        bulk.entries_write_many(bucket=B, writes=writes)
+        for write in writes:
+            if write.operation == store.PUT:
+                store.entry_put(bucket="APP_single", key=write.key, value=write.value)
+            else:
+                store.entry_delete(bucket="APP_single", key=write.key)
+
+    def rows(name: str) -> list[tuple]:
+        return list(
+            Entry.objects.filter(bucket__name=name)
+            .order_by("revision")
+            .values_list("key", "revision", "operation", "size", "is_latest")
+        )
+
+    assert rows(B) == rows("APP_single")
+    assert counters(B) == counters("APP_single")
+
+
+def test_one_refused_write_refuses_all(bucket) -> None:
+    store.entry_put(bucket=B, key="exists", value=b"1")
+    before = (counters(), Bucket.objects.get(name=B).last_revision)
+
+    with pytest.raises(bulk.BulkWriteRejected) as refused:
+        bulk.entries_write_many(
+            bucket=B,
+            writes=[
+                *puts("a", "b"),
+                BulkWrite(key="exists", value=b"2", if_absent=True),
+                BulkWrite(key="missing", operation=store.DELETE),
+                BulkWrite(key="bad key!", value=b"x"),
+                BulkWrite(key="a", value=b"again"),
+            ],
+        )
+
+    assert [(f.index, f.key, f.error.code) for f in refused.value.failures] == [
+        (2, "exists", "failed_precondition"),
+        (3, "missing", "not_found"),
+        (4, "bad key!", "invalid_argument"),
+        (5, "a", "invalid_argument"),
+    ]
+    assert (counters(), Bucket.objects.get(name=B).last_revision) == before
+    with pytest.raises(KeyNotFound):
+        store.entry_get(bucket=B, key="a")
+
+
+def test_revision_conditions_are_checked_under_the_lock(bucket) -> None:
+    first = store.entry_put(bucket=B, key="k", value=b"1")
+    store.entry_put(bucket=B, key="k", value=b"2")
+
+    with pytest.raises(bulk.BulkWriteRejected) as refused:
+        bulk.entries_write_many(bucket=B, writes=[BulkWrite(key="k", value=b"3", if_revision=first.revision)])
+
+    assert refused.value.status == 412
+
+
+def test_quotas_are_enforced(db) -> None:
+    store.bucket_create(name="APP_small", max_keys=2)
+
+    with pytest.raises(bulk.BulkWriteRejected) as refused:
+        bulk.entries_write_many(bucket="APP_small", writes=puts("a", "b", "c"))
+
+    assert [f.index for f in refused.value.failures] == [2]
+    assert counters("APP_small") == (0, 0, 0)
+
+
+def test_an_expired_latest_entry_takes_its_history_with_it(bucket, clock) -> None:
+    store.entry_put(bucket=B, key="k", value=b"old", expires_at=store.clock.now())
+    store.entry_put(bucket=B, key="other", value=b"x")
+
+    bulk.entries_write_many(bucket=B, writes=[BulkWrite(key="k", value=b"new", if_absent=True)])
+
+    assert list(Entry.objects.filter(bucket__name=B, key="k").values_list("value", flat=True)) in (
+        [b"new"],
+        [memoryview(b"new")],
+    )
+    assert counters() == recount()
+
+
+def test_bulk_uses_a_fixed_number_of_queries(bucket) -> None:
+    bulk.entries_write_many(bucket=B, writes=puts(*(f"k{i}" for i in range(300))))
+
+    with CaptureQueriesContext(connection) as few:
+        bulk.entries_write_many(bucket=B, writes=puts(*(f"k{i}" for i in range(10))))
+    with CaptureQueriesContext(connection) as many:
+        bulk.entries_write_many(bucket=B, writes=puts(*(f"k{i}" for i in range(300))))
+
+    def statements(captured) -> list[str]:
+        # SQLite splits one multi-row INSERT by its parameter limit; every other statement is one.
+        return [q["sql"].split()[0] for q in captured.captured_queries if not q["sql"].startswith("INSERT")]
+
+    assert statements(many) == statements(few)
+
+
+def test_bulk_events_are_published_after_commit_in_revision_order(bucket, django_capture_on_commit_callbacks) -> None:
+    def writes() -> None:
+        with django_capture_on_commit_callbacks(execute=True):
+            bulk.entries_write_many(bucket=B, writes=puts("a", "b"))
+
+    events = receive_all(bucket_group(B), writes)
+
+    assert [(e["key"], e["revision"], e["operation"], e["bucket"]) for e in events] == [
+        ("a", 1, "put", "bulk"),
+        ("b", 2, "put", "bulk"),
+    ]
+
+
+def test_a_refused_bulk_publishes_nothing(bucket, django_capture_on_commit_callbacks) -> None:
+    def refused() -> None:
+        with django_capture_on_commit_callbacks(execute=True), pytest.raises(bulk.BulkWriteRejected):
+            bulk.entries_write_many(bucket=B, writes=[*puts("a"), BulkWrite(key="zz", operation=store.DELETE)])
+
+    assert receive_all(bucket_group(B), refused) == []
+
+
+# --- The namespaces bulk API --------------------------------------------------------------
+
+
+@pytest.fixture
+def admin(client_for):
+    return client_for("admin")
+
+
+@pytest.fixture
+def namespace(admin) -> dict:
+    return admin.post("/api/v1/kv/namespaces", {"name": "bulkns", "applicationId": "a"}, format="json").json()
+
+
+def items(count: int, *, start: int = 0) -> list[dict]:
+    return [{"keyPath": f"cfg/k{i}", "value": i, "valueType": "NUMBER"} for i in range(start, start + count)]
+
+
+def bulk_url(namespace: dict, operation: str) -> str:
+    return f"/api/v1/kv/{namespace['id']}/bulk/{operation}"
+
+
+def test_bulk_set_writes_all_and_bulk_get_reads_them(admin, namespace) -> None:
+    response = admin.post(bulk_url(namespace, "set"), {"entries": items(3)}, format="json")
+    got = admin.post(bulk_url(namespace, "get"), {"keys": ["cfg/k2", "nope", "cfg/k0"]}, format="json")
+
+    assert response.status_code == 200
+    assert [(e["keyPath"], e["version"], e["value"]) for e in response.json()["entries"]] == [
+        ("cfg/k0", 1, 0),
+        ("cfg/k1", 1, 1),
+        ("cfg/k2", 1, 2),
+    ]
+    assert [e["keyPath"] for e in got.json()["entries"]] == ["cfg/k2", "cfg/k0"]
+    assert got.json()["missing"] == ["nope"]
+    assert counters("APP_bulkns") == recount("APP_bulkns")
+
+
+def test_bulk_set_with_one_bad_item_writes_nothing(admin, namespace) -> None:
+    bad = [*items(3), {"keyPath": "cfg/bad", "value": "text", "valueType": "NUMBER"}, {"keyPath": "x"}]
+
+    response = admin.post(bulk_url(namespace, "set"), {"entries": bad}, format="json")
+
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "invalid_argument"
+    assert [(e["index"], e["keyPath"]) for e in body["errors"]] == [(3, "cfg/bad"), (4, "x")]
+    assert "value" in body["errors"][0]["error"]
+    assert Entry.objects.filter(bucket__name="APP_bulkns").count() == 0
+    assert AuditEvent.objects.filter(namespace="APP_bulkns", success=False, action="WRITE").count() == 1
+
+
+def test_bulk_set_compare_and_swap_per_item(admin, namespace) -> None:
+    admin.post(bulk_url(namespace, "set"), {"entries": items(2)}, format="json")
+    second = [{**item, "version": 1} for item in items(2)]
+    admin.post(bulk_url(namespace, "set"), {"entries": second}, format="json")
+
+    stale = admin.post(bulk_url(namespace, "set"), {"entries": [{**items(1)[0], "version": 1}]}, format="json")
+
+    assert stale.status_code == 409
+    assert stale.json()["code"] == "aborted"
+    assert stale.json()["errors"][0]["currentVersion"] == 2
+
+
+def test_bulk_delete_is_all_or_nothing(admin, namespace) -> None:
+    admin.post(bulk_url(namespace, "set"), {"entries": items(3)}, format="json")
+
+    missing = admin.post(bulk_url(namespace, "delete"), {"keys": ["cfg/k0", "cfg/nope"]}, format="json")
+    assert missing.status_code == 404
+    assert missing.json()["errors"] == [
+        {"index": 1, "keyPath": "cfg/nope", "error": "entry 'cfg/nope' not found", "code": "not_found"}
+    ]
+    assert admin.get(f"/api/v1/kv/{namespace['id']}/entries/cfg/k0").status_code == 200
+
+    deleted = admin.post(bulk_url(namespace, "delete"), {"keys": ["cfg/k0", "cfg/k1"]}, format="json")
+    assert deleted.json() == {"deleted": 2}
+    assert [e["keyPath"] for e in admin.get(f"/api/v1/kv/{namespace['id']}/entries").json()["entries"]] == ["cfg/k2"]
+    assert counters("APP_bulkns") == recount("APP_bulkns")
+
+
+def test_bulk_limits(admin, namespace) -> None:
+    too_many = admin.post(bulk_url(namespace, "set"), {"entries": items(1001)}, format="json")
+    empty = admin.post(bulk_url(namespace, "get"), {"keys": []}, format="json")
+    keys = admin.post(bulk_url(namespace, "delete"), {"keys": [f"k{i}" for i in range(1001)]}, format="json")
+
+    assert [too_many.status_code, empty.status_code, keys.status_code] == [400, 400, 400]
+    assert "at most 1000" in too_many.json()["error"]
+
+
+def test_a_bulk_set_of_1000_entries_is_one_transaction(admin, namespace) -> None:
+    response = admin.post(bulk_url(namespace, "set"), {"entries": items(1000)}, format="json")
+
+    assert response.status_code == 200
+    assert Bucket.objects.get(name="APP_bulkns").last_revision == 1000
+    assert counters("APP_bulkns") == recount("APP_bulkns") == (1000, counters("APP_bulkns")[1], 1000)
+    audits = AuditEvent.objects.filter(namespace="APP_bulkns", action="WRITE", detail__startswith="bulk set")
+    assert audits.count() == 1
+
+
+def test_bulk_set_in_a_secret_namespace_seals_every_value(admin) -> None:
+    namespace = admin.post(
+        "/api/v1/kv/namespaces", {"name": "v", "applicationId": "a", "isSecretNamespace": True}, format="json"
+    ).json()
+    secrets = [{"keyPath": f"s{i}", "value": f"CANARY-{i}-x", "valueType": "STRING"} for i in range(5)]
+
+    response = admin.post(bulk_url(namespace, "set"), {"entries": secrets}, format="json")
+
+    assert response.status_code == 200
+    assert b"CANARY" not in b"".join(bytes(e.value) for e in Entry.objects.all())
+    got = admin.post(bulk_url(namespace, "get"), {"keys": ["s3"]}, format="json").json()
+    assert got["entries"][0]["value"] == "CANARY-3-x"
+
+
+def test_bulk_writes_count_in_the_write_metrics_after_commit(bucket, django_capture_on_commit_callbacks) -> None:
+    from kvsite import metrics
+
+    before = metrics.WRITES.labels("put")._value.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        bulk.entries_write_many(bucket=B, writes=puts("a", "b", "c"))
+
+    assert metrics.WRITES.labels("put")._value.get() == before + 3

@@ -1,0 +1,383 @@
+"""Secret namespaces: sealed records, rotate / versions / rollback, values only with kv-secret:read; permissions."""
+
+import base64
+from collections.abc import Iterator
+
+import pytest
+from django.db import connection
+from django.test import override_settings
+
+from buckets import namespace_entries as entries
+from buckets import namespaces
+from buckets.models import Entry, Namespace
+from kvsite.audit import AuditActor, audit_actor_system
+from kvsite.errors import PermissionDenied
+from kvsite.models import AuditEvent
+from kvsite.permissions import (
+    ENTRY_DELETE,
+    ENTRY_READ,
+    ENTRY_WRITE,
+    NAMESPACE_DELETE,
+    NAMESPACE_READ,
+    NAMESPACE_WRITE,
+    SECRET_READ,
+    SECRET_ROTATE,
+    Principal,
+)
+from secrets_app import crypto, rotation
+
+pytestmark = pytest.mark.django_db
+
+KEY_OLD = "old:" + base64.b64encode(bytes(range(32))).decode()
+KEY_NEW = "new:" + base64.b64encode(bytes(range(100, 132))).decode()
+CANARY = "hunter2-NS-SECRET-CANARY-9b1e"
+SYSTEM = audit_actor_system(name="tests")
+
+
+@pytest.fixture(autouse=True)
+def master_keys() -> Iterator[None]:
+    with override_settings(KV_MASTER_KEYS=KEY_OLD):
+        yield
+
+
+def actor_with(*permissions: str, bucket_pattern: str = "") -> AuditActor:
+    principal = Principal(
+        kind="api_key", id=42, name="k", permissions=frozenset(permissions), bucket_pattern=bucket_pattern
+    )
+    return AuditActor(type="api_key", id="42", name="k", principal=principal)
+
+
+@pytest.fixture
+def vault() -> Namespace:
+    return namespaces.namespace_create(name="vault", application_id="app-1", is_secret=True, actor=SYSTEM)
+
+
+@pytest.fixture
+def plain() -> Namespace:
+    return namespaces.namespace_create(name="cfg", application_id="app-1", actor=SYSTEM)
+
+
+def write(namespace: Namespace, key_path: str = "db/password", value=CANARY, value_type="STRING", **options):
+    return entries.namespace_entry_put(
+        namespace_id=namespace.id, key_path=key_path, value=value, value_type=value_type, actor=SYSTEM, **options
+    )
+
+
+def all_stored_bytes() -> bytes:
+    return b"".join(bytes(row.value) for row in Entry.objects.all())
+
+
+# --- Sealing ----------------------------------------------------------------------------------
+
+
+def test_secret_values_are_sealed_records_bound_to_bucket_and_key(vault) -> None:
+    write(vault, metadata={"rotatedBy": "ops"})
+
+    stored = Entry.objects.get(key="db/password")
+    assert CANARY.encode() not in all_stored_bytes()
+    assert b"rotatedBy" not in all_stored_bytes()
+    plaintext = crypto.value_open(envelope=bytes(stored.value), bucket=vault.bucket.name, key="db/password")
+    assert CANARY.encode() in plaintext
+    with pytest.raises(Exception, match="authentication"):
+        crypto.value_open(envelope=bytes(stored.value), bucket=vault.bucket.name, key="other")
+
+
+def test_secret_values_are_absent_from_the_database_on_disk(vault, postgres_only) -> None:
+    write(vault)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT value FROM buckets_entry")
+        assert all(CANARY.encode() not in bytes(row[0]) for row in cursor.fetchall())
+
+
+def test_master_key_rotation_reseals_namespace_entries(vault) -> None:
+    write(vault)
+
+    with override_settings(KV_MASTER_KEYS=f"{KEY_NEW},{KEY_OLD}"):
+        report = rotation.master_key_rotate(actor=SYSTEM)
+        assert report.failures == []
+        assert report.resealed >= 1
+        with override_settings(KV_MASTER_KEYS=KEY_NEW):
+            read = entries.namespace_entry_get(namespace_id=vault.id, key_path="db/password", actor=SYSTEM)
+    assert read.value == CANARY
+
+
+# --- Values only with kv-secret:read -------------------------------------------------------------
+
+
+def test_secret_values_need_secret_read(vault) -> None:
+    write(vault)
+    reader = actor_with(ENTRY_READ, NAMESPACE_READ)
+    revealer = actor_with(ENTRY_READ, NAMESPACE_READ, SECRET_READ)
+
+    hidden = entries.namespace_entry_get(namespace_id=vault.id, key_path="db/password", actor=reader)
+    shown = entries.namespace_entry_get(namespace_id=vault.id, key_path="db/password", actor=revealer)
+
+    assert (hidden.value, hidden.value_shown, hidden.version) == (None, False, 1)
+    assert CANARY not in repr(hidden) and CANARY not in repr(shown)
+    assert shown.value == CANARY
+
+
+def test_secret_values_are_absent_from_listings_even_with_secret_read(vault) -> None:
+    write(vault)
+    listed = entries.namespace_entry_list(namespace_id=vault.id, actor=SYSTEM)
+
+    assert [(e.key_path, e.value_shown, e.value) for e in listed.entries] == [("db/password", False, None)]
+
+
+def test_secret_api_responses_without_secret_read_carry_no_value(client_for) -> None:
+    admin, writer = client_for("admin"), client_for("writer")
+    namespace = admin.post(
+        "/api/v1/kv/namespaces", {"name": "vault", "applicationId": "a", "isSecretNamespace": True}, format="json"
+    ).json()
+    base = f"/api/v1/kv/{namespace['id']}"
+
+    written = writer.put(f"{base}/entries/db/password", {"value": CANARY, "valueType": "STRING"}, format="json")
+    responses = [
+        written,
+        writer.get(f"{base}/entries/db/password"),
+        writer.get(f"{base}/entries"),
+        writer.get(f"{base}/entries/db/password/versions"),
+        writer.post(f"{base}/bulk/get", {"keys": ["db/password"]}, format="json"),
+        admin.get(f"{base}/entries"),
+    ]
+
+    assert [r.status_code for r in responses] == [200] * 6
+    for response in responses:
+        assert CANARY not in response.content.decode()
+    assert "value" not in written.json()
+    assert admin.get(f"{base}/entries/db/password").json()["value"] == CANARY
+    assert admin.get(f"{base}/entries/db/password/versions").json()["versions"][0]["value"] == CANARY
+
+
+def test_secret_reads_are_audited_with_what_was_shown(vault) -> None:
+    write(vault)
+    entries.namespace_entry_get(namespace_id=vault.id, key_path="db/password", actor=actor_with(ENTRY_READ))
+    entries.namespace_entry_get(
+        namespace_id=vault.id, key_path="db/password", actor=actor_with(ENTRY_READ, SECRET_READ)
+    )
+
+    reads = AuditEvent.objects.filter(action="READ", key_path="db/password").order_by("id")
+    assert [(r.detail, r.success, r.namespace) for r in reads] == [
+        ("value withheld", True, vault.bucket.name),
+        ("value revealed", True, vault.bucket.name),
+    ]
+    assert not AuditEvent.objects.filter(detail__contains=CANARY).exists()
+
+
+# --- Rotate, versions, rollback ---------------------------------------------------------------
+
+
+def test_rotate_writes_a_new_version_with_reason_rotation(vault) -> None:
+    write(vault, metadata={"owner": "db"}, ttl_seconds=3600)
+    rotator = actor_with(SECRET_ROTATE)
+
+    rotated = entries.namespace_entry_rotate(namespace_id=vault.id, key_path="db/password", value="new", actor=rotator)
+
+    assert (rotated.version, rotated.reason, rotated.changed_by) == (2, "rotation", "api_key:42")
+    assert rotated.metadata == {"owner": "db"}
+    assert rotated.expires_at is not None
+    assert rotated.value is None  # the rotator holds no kv-secret:read
+    current = entries.namespace_entry_get(namespace_id=vault.id, key_path="db/password", actor=SYSTEM)
+    assert current.value == "new"
+    audit = AuditEvent.objects.filter(action="ROTATE").get()
+    assert (audit.success, audit.key_path, audit.actor_id) == (True, "db/password", "42")
+
+
+def test_rotate_keeps_the_value_type(vault) -> None:
+    write(vault, key_path="port", value=5432, value_type="NUMBER")
+
+    with pytest.raises(Exception, match="valueType NUMBER"):
+        entries.namespace_entry_rotate(namespace_id=vault.id, key_path="port", value="x", actor=SYSTEM)
+
+
+def test_rotate_is_for_secret_namespaces_and_existing_entries(vault, plain) -> None:
+    write(plain, key_path="k", value="v")
+
+    with pytest.raises(Exception, match="secret namespaces"):
+        entries.namespace_entry_rotate(namespace_id=plain.id, key_path="k", value="x", actor=SYSTEM)
+    with pytest.raises(entries.EntryNotFound):
+        entries.namespace_entry_rotate(namespace_id=vault.id, key_path="absent", value="x", actor=SYSTEM)
+    assert AuditEvent.objects.filter(action="ROTATE", success=False).count() == 2
+
+
+def test_versions_list_number_actor_reason_and_time_newest_first(vault) -> None:
+    write(vault, value="v1")
+    write(vault, value="v2")
+    entries.namespace_entry_rotate(
+        namespace_id=vault.id, key_path="db/password", value="v3", actor=actor_with(SECRET_ROTATE)
+    )
+    entries.namespace_entry_rollback(
+        namespace_id=vault.id, key_path="db/password", version=1, actor=actor_with(SECRET_ROTATE)
+    )
+
+    versions = entries.namespace_entry_versions(namespace_id=vault.id, key_path="db/password", actor=SYSTEM)
+
+    assert [(v.version, v.reason, v.changed_by, v.value) for v in versions] == [
+        (4, "rollback", "api_key:42", "v1"),
+        (3, "rotation", "api_key:42", "v3"),
+        (2, "update", "system:tests", "v2"),
+        (1, "update", "system:tests", "v1"),
+    ]
+    assert all(v.created_at is not None for v in versions)
+
+
+def test_versions_without_secret_read_carry_no_values(vault) -> None:
+    write(vault)
+    versions = entries.namespace_entry_versions(
+        namespace_id=vault.id, key_path="db/password", actor=actor_with(ENTRY_READ)
+    )
+
+    assert [(v.version, v.value, v.value_shown) for v in versions] == [(1, None, False)]
+
+
+def test_secret_namespaces_keep_64_versions(vault) -> None:
+    for index in range(70):
+        write(vault, value=f"v{index}")
+
+    versions = entries.namespace_entry_versions(namespace_id=vault.id, key_path="db/password", actor=SYSTEM)
+
+    assert len(versions) == 64
+    assert (versions[0].version, versions[-1].version) == (70, 7)
+
+
+def test_rollback_to_a_version_no_longer_kept_is_404(vault) -> None:
+    write(vault)
+
+    with pytest.raises(entries.VersionNotFound):
+        entries.namespace_entry_rollback(namespace_id=vault.id, key_path="db/password", version=5, actor=SYSTEM)
+    assert AuditEvent.objects.filter(action="ROLLBACK", success=False).exists()
+
+
+def test_rollback_over_http(client_for) -> None:
+    admin = client_for("admin")
+    namespace = admin.post("/api/v1/kv/namespaces", {"name": "cfg", "applicationId": "a"}, format="json").json()
+    url = f"/api/v1/kv/{namespace['id']}/entries/feature/flag"
+    admin.put(url, {"value": True, "valueType": "BOOLEAN"}, format="json")
+    admin.put(url, {"value": False, "valueType": "BOOLEAN"}, format="json")
+
+    response = admin.post(f"{url}/rollback", {"version": 1}, format="json")
+    missing = admin.post(f"{url}/rollback", {"version": 9}, format="json")
+    bad = admin.post(f"{url}/rollback", {"version": "one"}, format="json")
+
+    assert response.status_code == 200
+    assert (response.json()["version"], response.json()["value"], response.json()["reason"]) == (3, True, "rollback")
+    assert missing.status_code == 404 and bad.status_code == 400
+
+
+def test_rotate_over_http(client_for) -> None:
+    admin = client_for("admin")
+    namespace = admin.post(
+        "/api/v1/kv/namespaces", {"name": "v", "applicationId": "a", "isSecretNamespace": True}, format="json"
+    ).json()
+    url = f"/api/v1/kv/{namespace['id']}/entries/api-key"
+    admin.put(url, {"value": "one", "valueType": "STRING"}, format="json")
+
+    rotated = admin.post(f"{url}/rotate", {"value": "two"}, format="json")
+    writer_try = client_for("writer").post(f"{url}/rotate", {"value": "three"}, format="json")
+
+    assert rotated.status_code == 200
+    assert (rotated.json()["version"], rotated.json()["reason"], rotated.json()["value"]) == (2, "rotation", "two")
+    assert writer_try.status_code == 403
+
+
+# --- Permission matrix (service level, one permission at a time) -----------------------------------
+
+OPERATIONS = {
+    "namespace_list": (NAMESPACE_READ, lambda ns, a: namespaces.namespace_list(actor=a)),
+    "namespace_get": (NAMESPACE_READ, lambda ns, a: namespaces.namespace_get(namespace_id=ns.id, actor=a)),
+    "namespace_update": (
+        NAMESPACE_WRITE,
+        lambda ns, a: namespaces.namespace_update(namespace_id=ns.id, description="d", actor=a),
+    ),
+    "namespace_delete": (NAMESPACE_DELETE, lambda ns, a: namespaces.namespace_delete(namespace_id=ns.id, actor=a)),
+    "entry_list": (NAMESPACE_READ, lambda ns, a: entries.namespace_entry_list(namespace_id=ns.id, actor=a)),
+    "entry_get": (
+        ENTRY_READ,
+        lambda ns, a: entries.namespace_entry_get(namespace_id=ns.id, key_path="db/password", actor=a),
+    ),
+    "entry_put": (
+        ENTRY_WRITE,
+        lambda ns, a: entries.namespace_entry_put(
+            namespace_id=ns.id, key_path="db/password", value="x", value_type="STRING", actor=a
+        ),
+    ),
+    "entry_delete": (
+        ENTRY_DELETE,
+        lambda ns, a: entries.namespace_entry_delete(namespace_id=ns.id, key_path="db/password", actor=a),
+    ),
+    "bulk_get": (
+        ENTRY_READ,
+        lambda ns, a: entries.namespace_entries_bulk_get(namespace_id=ns.id, keys=["db/password"], actor=a),
+    ),
+    "bulk_set": (
+        ENTRY_WRITE,
+        lambda ns, a: entries.namespace_entries_bulk_set(
+            namespace_id=ns.id, entries=[{"keyPath": "b", "value": "1", "valueType": "STRING"}], actor=a
+        ),
+    ),
+    "bulk_delete": (
+        ENTRY_DELETE,
+        lambda ns, a: entries.namespace_entries_bulk_delete(namespace_id=ns.id, keys=["db/password"], actor=a),
+    ),
+    "versions": (
+        ENTRY_READ,
+        lambda ns, a: entries.namespace_entry_versions(namespace_id=ns.id, key_path="db/password", actor=a),
+    ),
+    "rotate": (
+        SECRET_ROTATE,
+        lambda ns, a: entries.namespace_entry_rotate(namespace_id=ns.id, key_path="db/password", value="y", actor=a),
+    ),
+    "rollback": (
+        SECRET_ROTATE,
+        lambda ns, a: entries.namespace_entry_rollback(namespace_id=ns.id, key_path="db/password", version=1, actor=a),
+    ),
+}
+ALL = frozenset(
+    {NAMESPACE_READ, NAMESPACE_WRITE, NAMESPACE_DELETE, ENTRY_READ, ENTRY_WRITE, ENTRY_DELETE, SECRET_ROTATE}
+)
+
+
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+def test_each_operation_needs_exactly_its_permission(vault, operation) -> None:
+    write(vault)
+    needed, call = OPERATIONS[operation]
+
+    with pytest.raises(PermissionDenied):
+        call(vault, actor_with(*(ALL - {needed})))
+    call(vault, actor_with(needed))  # that one permission suffices
+
+    assert AuditEvent.objects.filter(success=False, reason__contains="missing permission").count() == 1
+
+
+def test_rollback_in_a_plain_namespace_needs_entry_write(plain) -> None:
+    write(plain, key_path="k", value="v")
+
+    with pytest.raises(PermissionDenied):
+        entries.namespace_entry_rollback(
+            namespace_id=plain.id, key_path="k", version=1, actor=actor_with(SECRET_ROTATE)
+        )
+    rolled = entries.namespace_entry_rollback(
+        namespace_id=plain.id, key_path="k", version=1, actor=actor_with(ENTRY_WRITE)
+    )
+    assert rolled.version == 2
+
+
+def test_plain_listings_show_values_only_with_entry_read(plain) -> None:
+    write(plain, key_path="k", value="v")
+
+    without = entries.namespace_entry_list(namespace_id=plain.id, actor=actor_with(NAMESPACE_READ))
+    with_read = entries.namespace_entry_list(namespace_id=plain.id, actor=actor_with(NAMESPACE_READ, ENTRY_READ))
+
+    assert [e.value for e in without.entries] == [None]
+    assert [e.value for e in with_read.entries] == ["v"]
+
+
+def test_creating_needs_namespace_write_on_the_bucket(vault) -> None:
+    with pytest.raises(PermissionDenied):
+        namespaces.namespace_create(
+            name="x", application_id="a", actor=actor_with(NAMESPACE_WRITE, bucket_pattern="APP_y*")
+        )
+    created = namespaces.namespace_create(
+        name="x", application_id="a", actor=actor_with(NAMESPACE_WRITE, bucket_pattern="APP_x")
+    )
+    assert created.bucket.name == "APP_x"
