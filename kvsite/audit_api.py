@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from buckets.api.serializers import ErrorOutput
 from kvsite.audit import audit_list
 from kvsite.errors import InvalidArgument
 from kvsite.models import AuditEvent
@@ -74,7 +75,12 @@ class AuditListApi(APIView):
             OpenApiParameter("cursor", str, description="next_cursor of the previous page"),
             OpenApiParameter("limit", int, description="page size, 1-1000 (default 100)"),
         ],
-        responses={200: AuditPageOutput, 403: OpenApiResponse(description="needs kv-audit:read")},
+        responses={
+            200: AuditPageOutput,
+            400: OpenApiResponse(ErrorOutput, description="a malformed filter, cursor or limit"),
+            401: OpenApiResponse(ErrorOutput),
+            403: OpenApiResponse(ErrorOutput, description="needs kv-audit:read"),
+        },
     )
     def get(self, request: Request) -> Response:
         request.user.require(AUDIT_READ)

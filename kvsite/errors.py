@@ -153,3 +153,10 @@ def json_permission_denied(request: HttpRequest, exception: Exception | None = N
     if not _wants_json(request):
         return render(request, "dashboard/403.html", status=403)
     return JsonResponse(error_body("permission denied", "permission_denied"), status=403)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: API clients get the JSON error, the dashboard its 403 page."""
+    if not _wants_json(request):
+        return render(request, "dashboard/403.html", status=403)
+    return JsonResponse(error_body(f"CSRF verification failed: {reason}", "permission_denied"), status=403)

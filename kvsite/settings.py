@@ -147,6 +147,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/admin/login/"
+CSRF_FAILURE_VIEW = "kvsite.errors.csrf_failure"
 
 # --- I18n, static ---------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

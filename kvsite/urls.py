@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from kvsite import errors, health
@@ -18,7 +19,8 @@ urlpatterns = [
     path("api/v1/", include("secrets_app.api.urls")),
     path("api/v1/audit", AuditListApi.as_view(), name="audit"),
     path("api/v1/ws-ticket", include("kvsite.tickets_api")),
-    re_path(r"^api/", errors.json_not_found),
+    # csrf_exempt: an unknown API path is a 404 for any method, not a CSRF refusal.
+    re_path(r"^api/", csrf_exempt(errors.json_not_found)),
     path("kv/", include("buckets.api.items_urls")),
     path("admin/", admin.site.urls),
     path("", include("kvsite.dashboard.urls")),

@@ -325,3 +325,9 @@ def test_openapi_schema_and_local_swagger_ui(admin_client: APIClient) -> None:
     assert page.status_code == 200
     html = page.content.decode()
     assert "swagger-ui" in html and "cdn" not in html.lower() and "https://" not in html
+
+
+def test_unknown_api_paths_are_json_404_for_writes_too(admin_client: APIClient) -> None:
+    for method in ("put", "post", "delete", "patch"):
+        response = getattr(admin_client, method)("/api/v1/kv/not-a-uuid/entries/x")
+        assert_error(response, 404, "not_found")
