@@ -23,7 +23,9 @@ class ApiJsonErrorsMiddleware:
         if not request.path.startswith("/api/"):
             return None
         if isinstance(exception, (DatabaseError, InterfaceError)) and _database_down(exception):
-            logger.warning("database unavailable: %s", type(exception).__name__)
+            # The driver's first line says why (refused, too many clients...); it carries no values.
+            reason = str(exception).strip().splitlines()[0][:200] if str(exception).strip() else ""
+            logger.warning("database unavailable: %s: %s", type(exception).__name__, reason)
             return JsonResponse(error_body("database unavailable", "unavailable"), status=503)
         logger.exception("unhandled error on %s %s", request.method, request.path)
         return JsonResponse(error_body("internal server error", "internal"), status=500)
