@@ -37,6 +37,7 @@ from buckets.events import bucket_group
 from buckets.exceptions import BucketNotFound
 from buckets.names import app_bucket
 from buckets.wildcards import KeyPattern, compile_pattern
+from kvsite import metrics
 from kvsite.apikeys import apikey_authenticate
 from kvsite.authentication import principal_for_user
 from kvsite.errors import DomainError, InvalidArgument, PermissionDenied, Unauthenticated, Unavailable
@@ -166,6 +167,7 @@ class KeyWatchConsumer(AsyncJsonWebsocketConsumer):
         self.pump: asyncio.Task | None = None
         self.keeper: asyncio.Task | None = None
         self.closer: asyncio.Task | None = None
+        self.counted = False  # in the watchers-connected gauge
 
     # --- Handshake -----------------------------------------------------------------------
 
@@ -188,6 +190,8 @@ class KeyWatchConsumer(AsyncJsonWebsocketConsumer):
             await self._refuse(error)
             return
         await self.accept()
+        metrics.WATCHERS.inc()
+        self.counted = True
         self.last_sent = asyncio.get_running_loop().time()
         self.pump = asyncio.create_task(self._pump(position))
         self.keeper = asyncio.create_task(self._keep_alive())
@@ -253,6 +257,7 @@ class KeyWatchConsumer(AsyncJsonWebsocketConsumer):
         try:
             self.inbox.put_nowait(event)
         except asyncio.QueueFull:
+            metrics.EVENTS_DROPPED.inc(self.inbox.qsize() + 1)
             self._shutdown(
                 CLOSE_OVERFLOW,
                 error_frame("resource_exhausted", "the watcher fell behind; reconnect with ?since=<revision>"),
@@ -267,6 +272,9 @@ class KeyWatchConsumer(AsyncJsonWebsocketConsumer):
         await self._leave()
 
     async def _leave(self) -> None:
+        if self.counted:
+            metrics.WATCHERS.dec()
+            self.counted = False
         current = asyncio.current_task()
         for task in (self.pump, self.keeper):
             if task is not None and task is not current:
@@ -404,6 +412,7 @@ class KeyWatchConsumer(AsyncJsonWebsocketConsumer):
         pattern = self.options.pattern
         if pattern is None or pattern.matches(event["key"]):
             await self._send(event)
+            metrics.EVENTS_DELIVERED.inc()
         self.reached = event["revision"]
 
     async def _send(self, frame: dict) -> None:

@@ -40,3 +40,14 @@ def test_metrics_can_be_public(settings) -> None:
     settings.KV_METRICS_PUBLIC = True
 
     assert APIClient().get("/metrics").status_code == 200
+
+
+def test_watch_metrics_are_exported(admin_client: APIClient) -> None:
+    text = admin_client.get("/metrics").content.decode()
+
+    for name in (
+        "kvsite_watchers_connected",
+        "kvsite_watch_events_delivered_total",
+        "kvsite_watch_events_dropped_total",
+    ):
+        assert name in text
