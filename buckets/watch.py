@@ -173,18 +173,15 @@ class KeyWatchConsumer(AsyncJsonWebsocketConsumer):
 
     async def connect(self) -> None:
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
-        name = self.scope["url_route"]["kwargs"]["bucket"]
         try:
             principal = await self._authenticate(query)
-            principal.require(ENTRY_READ, bucket=name)
-            self.options = watch_options(query=query)
-            self.bucket = app_bucket(name)
+            self.bucket, self.options = self.watch_target(principal=principal, query=query)
             # Subscribe before reading the bucket's position: a change committed after
             # the read is then certain to arrive live.
             await self._subscribe(bucket_group(self.bucket))
             position = await database_sync_to_async(replay.bucket_position)(bucket=self.bucket)
             if position is None:
-                raise BucketNotFound(name)
+                raise self.target_missing()
         except DomainError as error:
             await self._leave()
             await self._refuse(error)
@@ -195,6 +192,15 @@ class KeyWatchConsumer(AsyncJsonWebsocketConsumer):
         self.last_sent = asyncio.get_running_loop().time()
         self.pump = asyncio.create_task(self._pump(position))
         self.keeper = asyncio.create_task(self._keep_alive())
+
+    def watch_target(self, *, principal: Principal, query: dict[str, list[str]]) -> tuple[str, WatchOptions]:
+        """The internal bucket to watch and the options, once ``principal`` may read it."""
+        name = self.scope["url_route"]["kwargs"]["bucket"]
+        principal.require(ENTRY_READ, bucket=name)
+        return app_bucket(name), watch_options(query=query)
+
+    def target_missing(self) -> DomainError:
+        return BucketNotFound(self.scope["url_route"]["kwargs"]["bucket"])
 
     async def _subscribe(self, group: str) -> None:
         try:

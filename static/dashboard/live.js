@@ -57,7 +57,7 @@
       try { frame = JSON.parse(message.data); } catch (error) { return; }
       if (frame.type === "ping") {
         socket.send(JSON.stringify({ type: "pong" }));
-      } else if (frame.type === "kv_update") {
+      } else if (frame.type === "kv_update" || frame.type === "config_update") {
         self.since = Math.max(Number(self.since) || 0, frame.revision);
         self.onEvent(frame);
       } else if (frame.type === "error") {

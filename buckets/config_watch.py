@@ -1,0 +1,49 @@
+"""Live watch of one config document: ``/api/v1/config/{name}/watch``.
+
+The bucket watch's machinery (authentication, ordering, gap filling, ``since``,
+heartbeats, bounded queues) on the document's ``SYS_config_<env>`` bucket,
+narrowed to the document's key, with each change rendered as the config API
+renders documents.
+"""
+
+import base64
+import json
+
+from buckets import configs
+from buckets.keys import validate_key
+from buckets.watch import KeyWatchConsumer, WatchOptions, watch_options
+from kvsite.errors import DomainError, NotFound
+from kvsite.permissions import CONFIG_READ, Principal
+
+
+def config_frame(event: dict) -> dict:
+    """A ``kv_update`` of a config bucket as a ``config_update`` (``data`` None after a delete)."""
+    data = json.loads(base64.b64decode(event["value"])) if event["operation"] == "put" else None
+    return {
+        "type": "config_update",
+        "name": event["key"],
+        "data": data,
+        "revision": event["revision"],
+        "updatedAt": event["created_at"],
+    }
+
+
+class ConfigWatchConsumer(KeyWatchConsumer):
+    """One watcher of one config document (environment: ``?environment=`` or the Ironflow header)."""
+
+    def watch_target(self, *, principal: Principal, query: dict[str, list[str]]) -> tuple[str, WatchOptions]:
+        name = validate_key(self.scope["url_route"]["kwargs"]["name"])
+        principal.require(CONFIG_READ)
+        headers = dict(self.scope.get("headers", []))
+        environment = (query.get("environment") or [""])[-1] or headers.get(b"x-ironflow-environment-id", b"").decode(
+            "latin-1"
+        )
+        bucket = configs.config_bucket(environment or configs.DEFAULT_ENVIRONMENT)
+        # The document's name is a literal key pattern: only its changes pass.
+        return bucket, watch_options(query={**query, "key": [name]})
+
+    def target_missing(self) -> DomainError:
+        return NotFound("this environment has no config documents yet")
+
+    async def _send(self, frame: dict) -> None:
+        await super()._send(config_frame(frame) if frame.get("type") == "kv_update" else frame)
