@@ -2,21 +2,24 @@
 
 One run starts everything it needs and stops it again: a throw-away etcd 3.4 on
 loopback, a fresh PostgreSQL database (migrated, with an admin API key and a
-bucket), and kvsite under each server asked for. It then measures, at the same
-concurrency and for the same duration each:
+bucket), and kvsite under each server asked for, in production settings
+(DJANGO_DEBUG=0, the Redis channel layer when Redis answers on 127.0.0.1:6379).
+It then measures, at the same concurrency and for the same duration each:
 
 * ``GET`` and ``PUT`` of one key through ``/api/v1/kv/buckets/{bucket}/keys/{key}``;
 * ``GET /health``, a plain ``JsonResponse`` on the same server: the framework ceiling;
 * etcd's ``range`` and ``put`` through its v3 JSON gateway: a dedicated KV store.
 
-and prints requests/s, p50 and p99 side by side with the ratios our/bare and our/etcd.
+and prints requests/s, p50 and p99 side by side with the ratios our/bare and our/etcd,
+plus the CPU time each request cost the server and its database backends: on a
+machine that other work shares, req/s swing with that load, CPU per request far less.
 
 Needs ``wrk`` and ``etcd`` (Debian: ``apt-get install wrk etcd-server``), PostgreSQL
 reachable with ``createdb`` rights (default ``postgres://postgres@127.0.0.1:5432``),
 and the server packages in the running interpreter (granian only for its rows)::
 
     .venv/bin/python bench/kv_http.py --server gunicorn --workers 4 --duration 15
-    .venv/bin/python bench/kv_http.py --server gunicorn,uvicorn --duration 10
+    .venv/bin/python bench/kv_http.py --server gunicorn:4,gunicorn-gthread:2x4,granian-wsgi:2x4,uvicorn:2
 """
 
 import argparse
@@ -100,6 +103,19 @@ class Result:
         """Requests/s all CPUs could serve at this CPU cost per request, with nothing else running."""
         per_request = self.service_cpu_ms + self.wrk_cpu_ms
         return (os.cpu_count() or 1) * 1000 / per_request if per_request else 0.0
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """A server as named on the command line: ``granian-wsgi:2x4`` is 2 workers of 4 threads."""
+
+    kind: str
+    workers: int
+    threads: int
+
+    def __str__(self) -> str:
+        threaded = self.kind in ("gunicorn-gthread", "granian-wsgi")
+        return f"{self.kind} {self.workers}x{self.threads}" if threaded else f"{self.kind} x{self.workers}"
 
 
 @dataclass
@@ -339,13 +355,13 @@ def seed_etcd(url: str, prefix: str, value: bytes) -> None:
 
 @contextlib.contextmanager
 def running_server(
-    processes: Processes, args: argparse.Namespace, server: str, env: dict[str, str], workdir: Path
+    processes: Processes, args: argparse.Namespace, server: ServerSpec, env: dict[str, str], workdir: Path
 ) -> Iterator[tuple[str, int]]:
     """kvsite under ``server``; yields its base URL and the pid of its master process."""
     port = free_port()
-    fill = {"workers": str(args.workers), "threads": str(args.threads), "port": str(port)}
-    command = [sys.executable, *(part.format(**fill) for part in SERVERS[server])]
-    log = workdir / f"{server}.log"
+    fill = {"workers": str(server.workers), "threads": str(server.threads), "port": str(port)}
+    command = [sys.executable, *(part.format(**fill) for part in SERVERS[server.kind])]
+    log = workdir / f"{server.kind}-{server.workers}x{server.threads}.log"
     process = processes.start(server, command, env=env, log=log)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -410,7 +426,7 @@ def children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def measure_server(args: argparse.Namespace, server: str, base: str, token: str, root_pid: int) -> ServerResults:
+def measure_server(args: argparse.Namespace, server: ServerSpec, base: str, token: str, root_pid: int) -> ServerResults:
     """Warm up, then GET, PUT and the bare view, each for ``--duration`` seconds."""
     kv = {"KV_BENCH_TOKEN": token}
 
@@ -420,7 +436,7 @@ def measure_server(args: argparse.Namespace, server: str, base: str, token: str,
     get_url, put_url = f"{base}{KEY_PATH}{READ_KEY}", f"{base}{KEY_PATH}"
     for mode, url in (("kv-get", get_url), ("kv-put", put_url), ("plain-get", f"{base}/health")):
         wrk(args, "warm-up", url, mode, duration=args.warmup, extra_env={**kv, "KV_BENCH_PATH": url_path(url)})
-    name = f"{server} x{args.workers}"
+    name = str(server)
     results = ServerResults(
         server=name,
         get=wrk(args, f"kvsite GET ({name})", get_url, "kv-get", duration=args.duration,
@@ -516,7 +532,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--server",
         default="gunicorn",
-        help=f"comma-separated, measured one after another: {', '.join(SERVERS)} (default gunicorn)",
+        help=f"comma-separated, measured one after another: {', '.join(SERVERS)}; each optionally "
+        "with :WORKERS or :WORKERSxTHREADS, e.g. gunicorn:4,granian-wsgi:2x4 (default gunicorn)",
     )
     parser.add_argument("--workers", type=int, default=4, help="worker processes per server (default 4)")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker for gthread/granian-wsgi")
@@ -540,17 +557,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-etcd", action="store_true", help="skip the etcd rows")
     parser.add_argument("--keep-logs", action="store_true", help="keep the server and etcd logs")
     args = parser.parse_args(argv)
-    args.servers = [name.strip() for name in args.server.split(",") if name.strip()]
+    args.servers = [parse_server(parser, args, spec.strip()) for spec in args.server.split(",") if spec.strip()]
     if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", args.database):
         parser.error("--database must be a plain lower-case identifier")
     if args.redis == "auto":
         args.redis = "redis://127.0.0.1:6379/0" if port_open("127.0.0.1", 6379) else ""
     elif args.redis == "none":
         args.redis = ""
-    unknown = [name for name in args.servers if name not in SERVERS]
-    if unknown:
-        parser.error(f"unknown server {', '.join(unknown)}; choose from {', '.join(SERVERS)}")
     return args
+
+
+def parse_server(parser: argparse.ArgumentParser, args: argparse.Namespace, spec: str) -> ServerSpec:
+    """``kind[:workers[xthreads]]``, defaulting to --workers and --threads."""
+    match = re.fullmatch(r"([a-z-]+)(?::(\d+)(?:x(\d+))?)?", spec)
+    if match is None or match[1] not in SERVERS:
+        parser.error(
+            f"unknown server {spec!r}; choose from {', '.join(SERVERS)}, optionally :WORKERS or :WORKERSxTHREADS"
+        )
+    return ServerSpec(kind=match[1], workers=int(match[2] or args.workers), threads=int(match[3] or args.threads))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -568,7 +592,7 @@ def main(argv: list[str] | None = None) -> int:
         token = prepare_database(args, env)
         servers: list[ServerResults] = []
         for server in args.servers:
-            print(f"measuring {server} x{args.workers} ...", flush=True)
+            print(f"measuring {server} ...", flush=True)
             with running_server(processes, args, server, env, workdir) as (base, pid):
                 seed_kvsite(base, token, value)
                 servers.append(measure_server(args, server, base, token, pid))

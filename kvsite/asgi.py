@@ -5,6 +5,8 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kvsite.settings")
+# Pooled database connections under ASGI (see DATABASES in settings); WSGI workers keep theirs.
+os.environ.setdefault("KV_DB_POOL", "1")
 django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs the app registry)

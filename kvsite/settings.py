@@ -101,6 +101,27 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Prepared statements: PostgreSQL plans a statement once per connection instead of
+    # on every request, which on the key read/write path is most of its CPU. Set
+    # DJANGO_DB_PREPARE_THRESHOLD=off behind a transaction-mode pooler (PgBouncer).
+    prepare_threshold = os.environ.get("DJANGO_DB_PREPARE_THRESHOLD", "5")
+    DATABASES["default"]["OPTIONS"] = {
+        "server_side_binding": True,
+        "prepare_threshold": None if prepare_threshold == "off" else int(prepare_threshold),
+    }
+    if env_bool("KV_DB_POOL", False):
+        # ASGI servers run each request's sync code in a thread of its own and Django keeps
+        # a connection per thread, so persistent connections pile up until PostgreSQL refuses
+        # more ("too many clients"); a pool hands one back at the end of every request.
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
+        DATABASES["default"]["OPTIONS"]["pool"] = {
+            "min_size": 1,
+            "max_size": int(os.environ.get("KV_DB_POOL_SIZE", "10")),
+            # Waiting longer for a connection than a client waits for the answer helps nobody.
+            "timeout": float(os.environ.get("KV_DB_POOL_TIMEOUT", "5")),
+        }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE takes the write lock at BEGIN, so two writers never both read the
     # bucket's last revision before one of them commits; WAL lets readers go on.
