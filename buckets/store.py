@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, QuerySet
 
 from buckets import clock
@@ -141,6 +141,55 @@ def _lock_bucket(name: str) -> Bucket:
     return bucket
 
 
+# --- Hot-path SQL -----------------------------------------------------------------------
+# A key read or write is a handful of one-row statements, and building each with the ORM
+# costs more CPU than PostgreSQL spends running it (~0.3 ms per queryset against ~0.05 ms
+# for a prepared statement), while a write holds its bucket's lock. So these two paths use
+# fixed SQL texts built once from the models' table and column names (no value is ever
+# formatted in: S608 below is about names only); everything else stays on the ORM.
+
+_ENTRY_FIELDS = [field.attname for field in Entry._meta.concrete_fields]
+_BUCKET_FIELDS = [field.attname for field in Bucket._meta.concrete_fields]
+_E, _B = Entry._meta.db_table, Bucket._meta.db_table
+
+
+def _columns(model, fields: list[str], alias: str = "") -> str:
+    prefix = f"{alias}." if alias else ""
+    return ", ".join(f'{prefix}"{model._meta.get_field(name).column}"' for name in fields)
+
+
+_ENTRY_COLUMNS = _columns(Entry, _ENTRY_FIELDS, "e")
+_BUCKET_COLUMNS = _columns(Bucket, _BUCKET_FIELDS)
+_LATEST_SQL = (
+    f'SELECT {_ENTRY_COLUMNS} FROM "{_E}" e JOIN "{_B}" b ON b."id" = e."bucket_id" '  # noqa: S608
+    'WHERE b."name" = %s AND e."key" = %s AND e."is_latest" = %s'
+)
+_LOCK_SQL = f'SELECT {_BUCKET_COLUMNS} FROM "{_B}" WHERE "name" = %s'  # noqa: S608
+_KEPT_SQL = (
+    f'SELECT "id", "revision", "operation", "size", "expires_at" FROM "{_E}" '  # noqa: S608
+    'WHERE "bucket_id" = %s AND "key" = %s ORDER BY "revision" DESC'
+)
+_DEMOTE_SQL = f'UPDATE "{_E}" SET "is_latest" = %s WHERE "id" = %s'  # noqa: S608
+_INSERT_SQL = (
+    f'INSERT INTO "{_E}" ("bucket_id", "key", "revision", "operation", "value", "size", '  # noqa: S608
+    '"created_at", "expires_at", "is_latest") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING "id"'
+)
+_COUNTERS_SQL = (
+    f'UPDATE "{_B}" SET "last_revision" = %s, "values_count" = %s, "bytes_total" = %s, '  # noqa: S608
+    '"live_keys" = %s WHERE "id" = %s'
+)
+
+
+def _lock_bucket_row(cursor, name: str) -> Bucket:
+    """The bucket row, locked until commit (SQLite: the IMMEDIATE transaction is the lock)."""
+    suffix = " " + connection.ops.for_update_sql() if connection.features.has_select_for_update else ""
+    cursor.execute(_LOCK_SQL + suffix, [name])
+    row = cursor.fetchone()
+    if row is None:
+        raise BucketNotFound(public_name(name))
+    return Bucket.from_db(connection.alias, _BUCKET_FIELDS, row)
+
+
 # --- Writes ---------------------------------------------------------------------------
 
 
@@ -167,54 +216,59 @@ def _write(
     if_revision: int | None = None,
     expires_at: datetime | None = None,
 ) -> Entry:
-    bucket = _lock_bucket(bucket_name)
-    validate_key(key, key_format=bucket.key_format)
-    if operation == PUT and len(value) > bucket.max_value_size:
-        raise ValueTooBig(len(value), bucket.max_value_size)
-    now = clock.now()
+    with connection.cursor() as cursor:
+        bucket = _lock_bucket_row(cursor, bucket_name)
+        validate_key(key, key_format=bucket.key_format)
+        if operation == PUT and len(value) > bucket.max_value_size:
+            raise ValueTooBig(len(value), bucket.max_value_size)
+        now = clock.now()
 
-    # The key's kept entries, newest first: never more than `history` rows.
-    kept = list(
-        Entry.objects.filter(bucket=bucket, key=key)
-        .order_by("-revision")
-        .values_list("id", "revision", "operation", "size", "expires_at")
-    )
-    latest = kept[0] if kept else None
-    # A key whose latest entry expired is gone, history included (as once swept).
-    visible = latest if latest is not None and _is_live(latest[4], now) else None
-    visible_operation = visible[2] if visible else None
+        # The key's kept entries, newest first: never more than `history` rows.
+        cursor.execute(_KEPT_SQL, [bucket.pk, key])
+        kept = [tuple(row) for row in cursor.fetchall()]
+        latest = kept[0] if kept else None
+        # A key whose latest entry expired is gone, history included (as once swept).
+        visible = latest if latest is not None and _is_live(latest[4], now) else None
+        visible_operation = visible[2] if visible else None
 
-    if if_absent and visible_operation == PUT:
-        metrics.CAS_CONFLICTS.inc()
-        raise KeyExists(key, visible[1])
-    if if_revision is not None and (visible is None or visible[1] != if_revision):
-        metrics.CAS_CONFLICTS.inc()
-        raise RevisionMismatch(key, if_revision, visible[1] if visible else None)
-    if operation == DELETE and visible_operation != PUT:
-        raise KeyNotFound(key)
-    if operation == PURGE and visible_operation not in (PUT, DELETE):
-        raise KeyNotFound(key)
+        if if_absent and visible_operation == PUT:
+            metrics.CAS_CONFLICTS.inc()
+            raise KeyExists(key, visible[1])
+        if if_revision is not None and (visible is None or visible[1] != if_revision):
+            metrics.CAS_CONFLICTS.inc()
+            raise RevisionMismatch(key, if_revision, visible[1] if visible else None)
+        if operation == DELETE and visible_operation != PUT:
+            raise KeyNotFound(key)
+        if operation == PURGE and visible_operation not in (PUT, DELETE):
+            raise KeyNotFound(key)
 
-    if operation == PURGE or visible is None:
-        removed = kept
-    else:
-        removed = kept[bucket.history - 1 :]
-    size = len(value)
-    values_count = bucket.values_count + 1 - len(removed)
-    bytes_total = bucket.bytes_total + size - sum(row[3] for row in removed)
-    if operation == PUT and bucket.max_bytes != UNLIMITED and bytes_total > bucket.max_bytes:
-        raise BucketFull(bucket.max_bytes)
-    # live_keys counts keys whose latest entry is a put, until a write or the sweeper removes them.
-    live_keys = bucket.live_keys + (operation == PUT) - (latest is not None and latest[2] == PUT)
-    if operation == PUT and bucket.max_keys != UNLIMITED and live_keys > bucket.max_keys:
-        raise KeyLimitReached(bucket.max_keys)
+        if operation == PURGE or visible is None:
+            removed = kept
+        else:
+            removed = kept[bucket.history - 1 :]
+        size = len(value)
+        values_count = bucket.values_count + 1 - len(removed)
+        bytes_total = bucket.bytes_total + size - sum(row[3] for row in removed)
+        if operation == PUT and bucket.max_bytes != UNLIMITED and bytes_total > bucket.max_bytes:
+            raise BucketFull(bucket.max_bytes)
+        # live_keys counts keys whose latest entry is a put, until a write or the sweeper removes them.
+        live_keys = bucket.live_keys + (operation == PUT) - (latest is not None and latest[2] == PUT)
+        if operation == PUT and bucket.max_keys != UNLIMITED and live_keys > bucket.max_keys:
+            raise KeyLimitReached(bucket.max_keys)
 
-    if removed:
-        Entry.objects.filter(id__in=[row[0] for row in removed]).delete()
-    if latest is not None and latest not in removed:
-        Entry.objects.filter(id=latest[0]).update(is_latest=False)
-    revision = bucket.last_revision + 1
-    entry = Entry.objects.create(
+        if removed:
+            placeholders = ", ".join(["%s"] * len(removed))
+            removing = f'DELETE FROM "{_E}" WHERE "id" IN ({placeholders})'  # noqa: S608
+            cursor.execute(removing, [row[0] for row in removed])
+        if latest is not None and latest not in removed:
+            cursor.execute(_DEMOTE_SQL, [False, latest[0]])
+        revision = bucket.last_revision + 1
+        expiry = _expiry(bucket, now, expires_at)
+        cursor.execute(_INSERT_SQL, [bucket.pk, key, revision, operation, value, size, now, expiry, True])
+        entry_id = cursor.fetchone()[0]
+        cursor.execute(_COUNTERS_SQL, [revision, values_count, bytes_total, live_keys, bucket.pk])
+    entry = Entry(
+        id=entry_id,
         bucket=bucket,
         key=key,
         revision=revision,
@@ -222,11 +276,8 @@ def _write(
         value=value,
         size=size,
         created_at=now,
-        expires_at=_expiry(bucket, now, expires_at),
+        expires_at=expiry,
         is_latest=True,
-    )
-    Bucket.objects.filter(pk=bucket.pk).update(
-        last_revision=revision, values_count=values_count, bytes_total=bytes_total, live_keys=live_keys
     )
     publish_on_commit(
         bucket_group(bucket.name),
@@ -308,12 +359,15 @@ def entry_get(*, bucket: str, key: str, revision: int | None = None, key_format:
     """
     validate_key(key, key_format=key_format)
     now = clock.now()
-    rows = Entry.objects.filter(bucket__name=bucket, key=key)
     if revision is None:
-        entry = rows.filter(is_latest=True).first()
+        with connection.cursor() as cursor:
+            cursor.execute(_LATEST_SQL, [bucket, key, True])
+            row = cursor.fetchone()
+        entry = Entry.from_db(connection.alias, _ENTRY_FIELDS, row) if row else None
         if entry is None or entry.operation != PUT or not _is_live(entry.expires_at, now):
             raise _missing(bucket, key)
         return entry
+    rows = Entry.objects.filter(bucket__name=bucket, key=key)
     candidates = list(rows.filter(Q(revision=revision) | Q(is_latest=True)))
     latest = next((e for e in candidates if e.is_latest), None)
     if latest is None:

@@ -17,6 +17,9 @@ from decimal import Decimal, InvalidOperation
 from json.encoder import encode_basestring
 from typing import Any
 
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import JSONParser
+
 from kvsite.errors import InvalidArgument, ValueTooLarge
 
 MAX_DEPTH = 64
@@ -227,3 +230,13 @@ def dump_json_exact(value: Any) -> bytes:
         return text.encode()
     except UnicodeEncodeError:
         return _LONE_SURROGATE_RE.sub(_escape_surrogate, text).encode()
+
+
+class StrictJSONParser(JSONParser):
+    """DRF's JSON parser, with nesting too deep for Python's parser a 400 instead of a 500."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError(f"JSON body is nested more than {MAX_DEPTH} levels deep") from None
