@@ -95,9 +95,9 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
-        # 0 by default: under ASGI each request runs in a thread of its own, so
-        # persistent connections pile up. WSGI workers (gunicorn) may set 60.
-        conn_max_age=int(os.environ.get("DJANGO_CONN_MAX_AGE", "0")),
+        # Persistent connections for WSGI workers (a new PostgreSQL backend per request
+        # costs more than the request). ASGI servers use a pool instead (KV_DB_POOL below).
+        conn_max_age=int(os.environ.get("DJANGO_CONN_MAX_AGE", "60")),
         conn_health_checks=True,
     )
 }

@@ -1,29 +1,15 @@
 """Settings come from the environment; production refuses unsafe ones."""
 
 import base64
-import os
 import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-PROBE = "import django; django.setup(); from django.conf import settings; print(settings.DEBUG, settings.ALLOWED_HOSTS)"
+from tests.settings_probe import boot as boot_settings
+
+PROBE = "from django.conf import settings; print(settings.DEBUG, settings.ALLOWED_HOSTS)"
 
 
 def boot(**env: str) -> subprocess.CompletedProcess:
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL", "KV_MASTER_KEY"))
-    }
-    return subprocess.run(
-        [sys.executable, "-c", PROBE],
-        cwd=ROOT,
-        env={**clean, "DJANGO_SETTINGS_MODULE": "kvsite.settings", **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return boot_settings(PROBE, **env)
 
 
 def test_development_defaults_need_no_environment() -> None:

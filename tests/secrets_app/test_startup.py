@@ -1,32 +1,20 @@
 """Start-up: production refuses to run without (valid) master keys; development makes one."""
 
-import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
+
+from tests.settings_probe import boot as boot_settings
 
 from .conftest import KEY_NEW, KEY_OLD
 
 ROOT = Path(__file__).resolve().parents[2]
-PROBE = "import django; django.setup(); from django.conf import settings; print(settings.KV_MASTER_KEYS.split(':')[0])"
+PROBE = "from django.conf import settings; print(settings.KV_MASTER_KEYS.split(':')[0])"
 PRODUCTION = {"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "k" * 50}
 
 
 def boot(**env: str) -> subprocess.CompletedProcess:
-    clean = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL", "KV_MASTER_KEY"))
-    }
-    return subprocess.run(
-        [sys.executable, "-c", PROBE],
-        cwd=ROOT,
-        env={**clean, "DJANGO_SETTINGS_MODULE": "kvsite.settings", **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return boot_settings(PROBE, **env)
 
 
 def test_debug_off_without_master_keys_refuses_to_start() -> None:
