@@ -250,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
         env = items_env(args)
         print(f"preparing database {args.database} ...", flush=True)
         token = kv_http.prepare_database(args, env)
-        with kv_http.running_server(processes, args, args.server, env, workdir) as (base, root_pid):
+        server = kv_http.ServerSpec(kind=args.server, workers=args.workers, threads=args.threads)
+        with kv_http.running_server(processes, args, server, env, workdir) as (base, root_pid):
             kv_http.seed_kvsite(base, token, value)
             seed_items(base, token, value)
             print(f"warming up {args.server} x{args.workers} ...", flush=True)
