@@ -30,11 +30,9 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -241,12 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if shutil.which("wrk") is None or shutil.which("psql") is None:
         sys.exit("missing wrk or psql: apt-get install -y wrk postgresql-client")
-    args.load_before = os.getloadavg()[0]
-    processes = kv_http.Processes()
-    workdir = Path(tempfile.mkdtemp(prefix="kv-items-bench-"))
     value = b"v" * args.value_size
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    try:
+    with kv_http.bench_session(args, prefix="kv-items-bench-") as (processes, workdir):
         env = items_env(args)
         print(f"preparing database {args.database} ...", flush=True)
         token = kv_http.prepare_database(args, env)
@@ -264,12 +258,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.in_process:
             print_in_process(measure_in_process(args, env, token))
         return 0 if met else 1
-    finally:
-        processes.stop_all()
-        if args.keep_logs:
-            print(f"logs kept in {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

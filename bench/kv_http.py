@@ -577,16 +577,29 @@ def parse_server(parser: argparse.ArgumentParser, args: argparse.Namespace, spec
     return ServerSpec(kind=match[1], workers=int(match[2] or args.workers), threads=int(match[3] or args.threads))
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    require_tools()
+@contextlib.contextmanager
+def bench_session(args: argparse.Namespace, *, prefix: str) -> Iterator[tuple["Processes", Path]]:
+    """The children and scratch folder of one run: all stopped and removed afterwards."""
     args.load_before = os.getloadavg()[0]  # other work on the machine skews every figure
     processes = Processes()
-    workdir = Path(tempfile.mkdtemp(prefix="kv-bench-"))
-    value = b"v" * args.value_size
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
     # SIGTERM (a CI timeout, say) unwinds like Ctrl-C, so the finally below stops every child.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
+        yield processes, workdir
+    finally:
+        processes.stop_all()
+        if args.keep_logs:
+            print(f"logs kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    require_tools()
+    value = b"v" * args.value_size
+    with bench_session(args, prefix="kv-bench-") as (processes, workdir):
         env = django_env(args)
         print(f"preparing database {args.database} ...", flush=True)
         token = prepare_database(args, env)
@@ -604,12 +617,6 @@ def main(argv: list[str] | None = None) -> int:
                 seed_etcd(url, prefix, value)
                 etcd = measure_etcd(args, url, prefix, pid)
         return 0 if print_report(args, servers, etcd) else 1
-    finally:
-        processes.stop_all()
-        if args.keep_logs:
-            print(f"logs kept in {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
