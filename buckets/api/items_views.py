@@ -17,8 +17,6 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -29,7 +27,8 @@ from buckets.events import rfc3339
 from buckets.keys import MAX_KEY_BYTES
 from kvsite import ratelimit
 from kvsite.errors import InvalidArgument, NotFound, PermissionDenied, api_exception_handler, error_body
-from kvsite.jsonbody import MAX_DEPTH, JsonNumber, dump_json_exact, parse_json_exact
+from kvsite.jsonbody import MAX_DEPTH, JsonNumber, parse_json_exact
+from kvsite.negotiation import ExactJsonRenderer, JsonOnlyNegotiation
 from kvsite.permissions import ENTRY_DELETE, ENTRY_READ, ENTRY_WRITE
 
 logger = logging.getLogger("kvsite.api")
@@ -87,27 +86,6 @@ def items_exception_handler(exc: Exception, context: dict) -> Response:
         response["Retry-After"] = str(body["retry_after"])
     response.data = envelope(context["request"], error=error)
     return response
-
-
-class ExactJsonRenderer(BaseRenderer):
-    """Renders with ``dump_json_exact``: JsonNumber as its text, RawJson verbatim."""
-
-    media_type = "application/json"
-    format = "json"
-    charset = None  # JSON is UTF-8 by definition (RFC 8259); no charset parameter
-
-    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: dict | None = None) -> bytes:
-        return dump_json_exact(data)
-
-
-class JsonOnlyNegotiation(BaseContentNegotiation):
-    """The items API speaks JSON whatever Accept says, so no client gets a 406 instead of an envelope."""
-
-    def select_parser(self, request, parsers):
-        return parsers[0] if parsers else None
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
 
 
 class ItemsApi(APIView):

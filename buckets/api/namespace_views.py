@@ -6,12 +6,10 @@ in the services; errors come from the project's one handler.
 """
 
 import uuid
-from typing import Any
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -26,7 +24,8 @@ from buckets.names import public_name
 from buckets.namespace_entries import EntryVersion, NamespaceEntry
 from kvsite.audit import audit_actor_from_request
 from kvsite.errors import InvalidArgument
-from kvsite.jsonbody import dump_json_exact, parse_json_exact
+from kvsite.jsonbody import parse_json_exact
+from kvsite.negotiation import ExactJsonRenderer
 
 ERRORS = {status: OpenApiResponse(ErrorOutput) for status in (400, 401, 403, 404, 409, 413)}
 NAMESPACE_FIELDS = frozenset({"name", "description", "applicationId", "isSecretNamespace", "defaultTtlSeconds"})
@@ -34,17 +33,6 @@ PUT_FIELDS = frozenset({"value", "valueType", "ttlSeconds", "metadata", "version
 # A value is at most a bucket's value size; the body gets room for escaping and framing.
 ENTRY_BODY_BYTES = 4 * settings.KV_DEFAULT_MAX_VALUE_SIZE + 64 * 1024
 SMALL_BODY_BYTES = 64 * 1024
-
-
-class ExactJsonRenderer(BaseRenderer):
-    """``dump_json_exact``: a JsonNumber goes out as its literal text."""
-
-    media_type = "application/json"
-    format = "json"
-    charset = None
-
-    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: dict | None = None) -> bytes:
-        return b"" if data is None else dump_json_exact(data)
 
 
 class NamespaceApi(APIView):
