@@ -9,13 +9,13 @@ with compare-and-swap and shows both versions on a conflict.
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from buckets import configs
-from buckets.exceptions import KeyExists, KeyNotFound, RevisionMismatch, RevisionNotFound
+from buckets.exceptions import KeyExists, RevisionMismatch, RevisionNotFound
 from buckets.names import SYS_CONFIG_PREFIX
 from kvsite.errors import DomainError, InvalidArgument
 
@@ -90,13 +90,6 @@ def _document_context(environment: str, name: str, *, oob: bool = False) -> dict
 @require_http_methods(["GET", "POST"])
 def config_document(request: HttpRequest, environment: str, name: str) -> HttpResponse:
     """One document: flags, editor, history; POST toggles a flag, saves, rolls back or deletes."""
-    if request.GET.get("part") == "state":
-        # What the page polls when no config watch socket exists: one indexed read.
-        try:
-            revision = configs.config_get(environment=environment, name=name).revision
-        except KeyNotFound:
-            revision = None
-        return JsonResponse({"revision": revision})
 
     action = request.POST.get("action") if request.method == "POST" else None
     editor = None

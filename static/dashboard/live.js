@@ -2,7 +2,7 @@
 //
 // Bucket page: rows appear, change and disappear as kv_update frames arrive.
 // Key page: a notice when someone else writes the key. Config page: the flags
-// panel refreshes itself (socket if the server has a config watch, else polling).
+// panel refreshes itself from the config watch socket.
 // Each socket starts at the revision the page was rendered at (?since=), so a
 // write between rendering and connecting is not missed, and reconnects resume
 // from the last revision seen.
@@ -269,30 +269,10 @@
     }
     document.body.addEventListener("htmx:afterSettle", syncEditor);
 
-    if (holder.dataset.watchUrl && "WebSocket" in window) {
-      const url = new URL(holder.dataset.watchUrl, window.location.href);
-      new Watch(url.pathname, { query: url.search.slice(1) }, function (event) {
-        if (event.key && event.key !== holder.dataset.name) return;
-        if (event.revision > liveRevision()) refresh();
-      });
-      return;
-    }
-    // No config watch socket on this server: poll the revision (one indexed read).
-    setStatus("live", "Live (polling)");
-    window.setInterval(function () {
-      if (document.hidden) return;
-      fetch(holder.dataset.pollUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
-        .then(function (response) { return response.ok ? response.json() : null; })
-        .then(function (state) {
-          if (!state) return;
-          if (state.revision === null) {
-            setStatus("error", "This document was deleted");
-          } else if (state.revision !== liveRevision()) {
-            refresh();
-          }
-        })
-        .catch(function () { setStatus("connecting", "Reconnecting…"); });
-    }, 2000);
+    const url = new URL(holder.dataset.watchUrl, window.location.href);
+    new Watch(url.pathname, { query: url.search.slice(1) }, function (event) {
+      if (event.revision > liveRevision()) refresh();
+    });
   }
 
   function start() {

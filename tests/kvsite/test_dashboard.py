@@ -502,10 +502,6 @@ def test_config_history_view_and_rollback(staff_client, world):
     assert (document.revision, document.data["beta"]) == (3, False)
 
 
-def test_config_state_endpoint_for_polling(staff_client, world):
-    assert staff_client.get("/config/default/flags?part=state").json() == {"revision": 1}
-
-
 def test_config_delete_with_confirmation(staff_client, world):
     assert "Yes, delete" in _text(staff_client.get("/config/default/flags?confirm=delete"))
 
