@@ -4,7 +4,7 @@ import logging
 import re
 import uuid
 
-from django.db import DatabaseError, InterfaceError
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, JsonResponse
 
 from kvsite.errors import error_body
@@ -22,19 +22,13 @@ class ApiJsonErrorsMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> JsonResponse | None:
         if not request.path.startswith("/api/"):
             return None
-        if isinstance(exception, (DatabaseError, InterfaceError)) and _database_down(exception):
+        if isinstance(exception, (OperationalError, InterfaceError)):
             # The driver's first line says why (refused, too many clients...); it carries no values.
-            reason = str(exception).strip().splitlines()[0][:200] if str(exception).strip() else ""
+            reason = (str(exception).strip().splitlines() or [""])[0][:200]
             logger.warning("database unavailable: %s: %s", type(exception).__name__, reason)
             return JsonResponse(error_body("database unavailable", "unavailable"), status=503)
         logger.exception("unhandled error on %s %s", request.method, request.path)
         return JsonResponse(error_body("internal server error", "internal"), status=500)
-
-
-def _database_down(exception: Exception) -> bool:
-    from django.db import OperationalError
-
-    return isinstance(exception, (OperationalError, InterfaceError))
 
 
 class RequestIdMiddleware:
