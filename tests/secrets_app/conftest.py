@@ -53,3 +53,8 @@ def make_secret(db, system) -> Callable[..., services.SecretInfo]:
         return services.secret_create(environment=environment, name=name, value=value, actor=system, **options)
 
     return make
+
+
+def flip_last_byte(stored: bytes) -> bytes:
+    """Tamper with a sealed value for sure (overwriting with a fixed byte is a no-op 1 time in 256)."""
+    return stored[:-1] + bytes([stored[-1] ^ 0x01])

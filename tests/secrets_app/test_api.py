@@ -6,6 +6,7 @@ from django.db import connection
 from buckets import store
 from buckets.models import Bucket, Entry
 from kvsite.models import AuditEvent
+from tests.secrets_app.conftest import flip_last_byte
 
 from .conftest import PLAINTEXT
 
@@ -243,9 +244,7 @@ def test_a_tampered_value_is_a_clear_error_and_an_audit_record(env_client) -> No
     client = env_client()
     create(client)
     entry = Entry.objects.get(bucket__name=BUCKET, key="db/password")
-    altered = bytearray(entry.value)
-    altered[-1] ^= 0xFF
-    Entry.objects.filter(pk=entry.pk).update(value=bytes(altered))
+    Entry.objects.filter(pk=entry.pk).update(value=flip_last_byte(bytes(entry.value)))
 
     response = client.get("/api/v1/secrets/db/password/value")
 

@@ -9,6 +9,7 @@ from django.db import connection, connections
 
 from buckets import events
 from buckets.models import Entry
+from tests.secrets_app.conftest import flip_last_byte
 
 from .conftest import PLAINTEXT
 
@@ -55,7 +56,7 @@ def test_plaintext_is_absent_from_database_logs_and_events(env_client, caplog, m
     revealed = client.get("/api/v1/secrets/db/pw/value")
     forbidden = env_client("reader").get("/api/v1/secrets/db/pw/value")
     entry = Entry.objects.filter(key="db/pw").latest("revision")
-    Entry.objects.filter(pk=entry.pk).update(value=bytes(entry.value)[:-1] + b"\x00")
+    Entry.objects.filter(pk=entry.pk).update(value=flip_last_byte(bytes(entry.value)))
     tampered = client.get("/api/v1/secrets/db/pw/value")
 
     assert revealed.json()["value"] == SECOND

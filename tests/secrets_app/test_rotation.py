@@ -13,6 +13,7 @@ from buckets.models import Bucket, Entry
 from kvsite.models import AuditEvent
 from secrets_app import crypto, rotation, services
 from secrets_app.management.commands.rotate_master_key import Command as RotateCommand
+from tests.secrets_app.conftest import flip_last_byte
 
 from .conftest import KEY_NEW, KEY_OLD
 
@@ -130,7 +131,7 @@ def test_check_only_reports(system, settings) -> None:
 def test_unreadable_values_are_reported_left_alone_and_audited(system, settings) -> None:
     fill(system, secrets=2, versions=1)
     victim = Entry.objects.get(key="app/secret-0")
-    Entry.objects.filter(pk=victim.pk).update(value=bytes(victim.value)[:-1] + b"\x00")
+    Entry.objects.filter(pk=victim.pk).update(value=flip_last_byte(bytes(victim.value)))
     settings.KV_MASTER_KEYS = f"{KEY_NEW},{KEY_OLD}"
 
     with pytest.raises(CommandError, match="1 values could not be opened"):
