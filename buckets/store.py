@@ -12,6 +12,8 @@ layer adds and strips the prefix.
 
 import base64
 import binascii
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -32,7 +34,7 @@ from buckets.exceptions import (
     RevisionNotFound,
     ValueTooBig,
 )
-from buckets.keys import KEY_FORMATS, NATS_KEYS, validate_key
+from buckets.keys import KEY_FORMATS, NATS_KEYS, TEXT_KEYS, validate_key
 from buckets.models import Bucket, Entry
 from buckets.names import public_name
 from buckets.wildcards import KeyPattern, compile_pattern, prefix_upper_bound
@@ -167,7 +169,7 @@ _LATEST_SQL = (
 _LOCK_SQL = f'SELECT {_BUCKET_COLUMNS} FROM "{_B}" WHERE "name" = %s'  # noqa: S608
 _KEPT_SQL = (
     f'SELECT "id", "revision", "operation", "size", "expires_at" FROM "{_E}" '  # noqa: S608
-    'WHERE "bucket_id" = %s AND "key" = %s ORDER BY "revision" DESC'
+    f'WHERE "bucket_id" = (SELECT "id" FROM "{_B}" WHERE "name" = %s) AND "key" = %s ORDER BY "revision" DESC'
 )
 _DEMOTE_SQL = f'UPDATE "{_E}" SET "is_latest" = %s WHERE "id" = %s'  # noqa: S608
 _INSERT_SQL = (
@@ -180,10 +182,13 @@ _COUNTERS_SQL = (
 )
 
 
-def _lock_bucket_row(cursor, name: str) -> Bucket:
-    """The bucket row, locked until commit (SQLite: the IMMEDIATE transaction is the lock)."""
-    suffix = " " + connection.ops.for_update_sql() if connection.features.has_select_for_update else ""
-    cursor.execute(_LOCK_SQL + suffix, [name])
+def _for_update() -> str:
+    """Locks the selected rows until commit (SQLite: the IMMEDIATE transaction is the lock)."""
+    return " " + connection.ops.for_update_sql() if connection.features.has_select_for_update else ""
+
+
+def _locked_bucket(cursor, name: str) -> Bucket:
+    """The bucket row that ``cursor`` selected with ``_LOCK_SQL``."""
     row = cursor.fetchone()
     if row is None:
         raise BucketNotFound(public_name(name))
@@ -205,7 +210,23 @@ def _is_live(expires_at: datetime | None, now: datetime) -> bool:
     return expires_at is None or expires_at > now
 
 
-@transaction.atomic
+@contextlib.contextmanager
+def _pipelined() -> Iterator[bool]:
+    """On PostgreSQL, queue statements and send them together (psycopg pipeline mode).
+
+    A write holds its bucket's lock from the first statement to the commit, so every
+    round trip inside that window is time no other writer of the bucket can use: sent
+    one by one, the lock, the read of the kept entries, the deletes, the insert, the
+    counters and the commit cost six. Pipelined, the lock and the read go out together,
+    and the writes together with the commit. Yields whether statements are pipelined.
+    """
+    if connection.vendor != "postgresql":
+        yield False
+        return
+    with connection.connection.pipeline():
+        yield True
+
+
 def _write(
     *,
     bucket_name: str,
@@ -216,57 +237,69 @@ def _write(
     if_revision: int | None = None,
     expires_at: datetime | None = None,
 ) -> Entry:
-    with connection.cursor() as cursor:
-        bucket = _lock_bucket_row(cursor, bucket_name)
-        validate_key(key, key_format=bucket.key_format)
-        if operation == PUT and len(value) > bucket.max_value_size:
-            raise ValueTooBig(len(value), bucket.max_value_size)
-        now = clock.now()
+    # Every key format accepts a subset of the text format: checking it first keeps a
+    # key the database would refuse (a NUL, say) out of the statements sent with the lock.
+    validate_key(key, key_format=TEXT_KEYS)
+    # Cursors first: opening one may run Django's connection health check, which must not
+    # be left queued in the pipeline.
+    with connection.cursor() as cursor, connection.cursor() as kept_rows, _pipelined() as pipelined:
+        with transaction.atomic():
+            cursor.execute(_LOCK_SQL + _for_update(), [bucket_name])
+            # The key's kept entries, newest first (never more than `history` rows): on
+            # PostgreSQL this runs once the lock is held, with a snapshot taken after it.
+            kept_rows.execute(_KEPT_SQL, [bucket_name, key])
+            bucket = _locked_bucket(cursor, bucket_name)
+            validate_key(key, key_format=bucket.key_format)
+            if operation == PUT and len(value) > bucket.max_value_size:
+                raise ValueTooBig(len(value), bucket.max_value_size)
+            now = clock.now()
 
-        # The key's kept entries, newest first: never more than `history` rows.
-        cursor.execute(_KEPT_SQL, [bucket.pk, key])
-        kept = [tuple(row) for row in cursor.fetchall()]
-        latest = kept[0] if kept else None
-        # A key whose latest entry expired is gone, history included (as once swept).
-        visible = latest if latest is not None and _is_live(latest[4], now) else None
-        visible_operation = visible[2] if visible else None
+            kept = [tuple(row) for row in kept_rows.fetchall()]
+            latest = kept[0] if kept else None
+            # A key whose latest entry expired is gone, history included (as once swept).
+            visible = latest if latest is not None and _is_live(latest[4], now) else None
+            visible_operation = visible[2] if visible else None
 
-        if if_absent and visible_operation == PUT:
-            metrics.CAS_CONFLICTS.inc()
-            raise KeyExists(key, visible[1])
-        if if_revision is not None and (visible is None or visible[1] != if_revision):
-            metrics.CAS_CONFLICTS.inc()
-            raise RevisionMismatch(key, if_revision, visible[1] if visible else None)
-        if operation == DELETE and visible_operation != PUT:
-            raise KeyNotFound(key)
-        if operation == PURGE and visible_operation not in (PUT, DELETE):
-            raise KeyNotFound(key)
+            if if_absent and visible_operation == PUT:
+                metrics.CAS_CONFLICTS.inc()
+                raise KeyExists(key, visible[1])
+            if if_revision is not None and (visible is None or visible[1] != if_revision):
+                metrics.CAS_CONFLICTS.inc()
+                raise RevisionMismatch(key, if_revision, visible[1] if visible else None)
+            if operation == DELETE and visible_operation != PUT:
+                raise KeyNotFound(key)
+            if operation == PURGE and visible_operation not in (PUT, DELETE):
+                raise KeyNotFound(key)
 
-        if operation == PURGE or visible is None:
-            removed = kept
-        else:
-            removed = kept[bucket.history - 1 :]
-        size = len(value)
-        values_count = bucket.values_count + 1 - len(removed)
-        bytes_total = bucket.bytes_total + size - sum(row[3] for row in removed)
-        if operation == PUT and bucket.max_bytes != UNLIMITED and bytes_total > bucket.max_bytes:
-            raise BucketFull(bucket.max_bytes)
-        # live_keys counts keys whose latest entry is a put, until a write or the sweeper removes them.
-        live_keys = bucket.live_keys + (operation == PUT) - (latest is not None and latest[2] == PUT)
-        if operation == PUT and bucket.max_keys != UNLIMITED and live_keys > bucket.max_keys:
-            raise KeyLimitReached(bucket.max_keys)
+            if operation == PURGE or visible is None:
+                removed = kept
+            else:
+                removed = kept[bucket.history - 1 :]
+            size = len(value)
+            values_count = bucket.values_count + 1 - len(removed)
+            bytes_total = bucket.bytes_total + size - sum(row[3] for row in removed)
+            if operation == PUT and bucket.max_bytes != UNLIMITED and bytes_total > bucket.max_bytes:
+                raise BucketFull(bucket.max_bytes)
+            # live_keys counts keys whose latest entry is a put, until a write or the sweeper removes them.
+            live_keys = bucket.live_keys + (operation == PUT) - (latest is not None and latest[2] == PUT)
+            if operation == PUT and bucket.max_keys != UNLIMITED and live_keys > bucket.max_keys:
+                raise KeyLimitReached(bucket.max_keys)
 
-        if removed:
-            placeholders = ", ".join(["%s"] * len(removed))
-            removing = f'DELETE FROM "{_E}" WHERE "id" IN ({placeholders})'  # noqa: S608
-            cursor.execute(removing, [row[0] for row in removed])
-        if latest is not None and latest not in removed:
-            cursor.execute(_DEMOTE_SQL, [False, latest[0]])
-        revision = bucket.last_revision + 1
-        expiry = _expiry(bucket, now, expires_at)
-        cursor.execute(_INSERT_SQL, [bucket.pk, key, revision, operation, value, size, now, expiry, True])
-        entry_id = cursor.fetchone()[0]
-        cursor.execute(_COUNTERS_SQL, [revision, values_count, bytes_total, live_keys, bucket.pk])
+            if removed:
+                placeholders = ", ".join(["%s"] * len(removed))
+                removing = f'DELETE FROM "{_E}" WHERE "id" IN ({placeholders})'  # noqa: S608
+                cursor.execute(removing, [row[0] for row in removed])
+            if latest is not None and latest not in removed:
+                cursor.execute(_DEMOTE_SQL, [False, latest[0]])
+            revision = bucket.last_revision + 1
+            expiry = _expiry(bucket, now, expires_at)
+            cursor.execute(_COUNTERS_SQL, [revision, values_count, bytes_total, live_keys, bucket.pk])
+            # Last, so that its id is the one result still to fetch once the commit is sent
+            # (SQLite cannot commit while a statement has rows left: fetch it there now).
+            kept_rows.execute(_INSERT_SQL, [bucket.pk, key, revision, operation, value, size, now, expiry, True])
+            entry_id = None if pipelined else kept_rows.fetchone()[0]
+        if entry_id is None:
+            entry_id = kept_rows.fetchone()[0]
     entry = Entry(
         id=entry_id,
         bucket=bucket,

@@ -462,3 +462,15 @@ def test_live_key_count_follows_deletes_purges_and_expiry(make_bucket, clock) ->
     clock.advance(11)
     sweep_expired()
     assert store.bucket_get(name=bucket).live_keys == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_writes_after_a_connection_health_check_succeed(make_bucket) -> None:
+    """Django checks a persistent connection on a request's first cursor; on PostgreSQL
+    that check must not end up queued among a write's pipelined statements."""
+    bucket = app_bucket(make_bucket())
+    for expected_revision in (1, 2, 3):
+        connection.health_check_done = False
+        entry = store.entry_put(bucket=bucket, key="k", value=b"v")
+        assert entry.revision == expected_revision
+    assert store.entry_get(bucket=bucket, key="k").revision == 3
