@@ -1,6 +1,6 @@
 """Many writes to one bucket in one transaction: the bulk form of ``store._write``.
 
-The rules are ``store._write``'s, applied to a list: the bucket row is locked
+The rules are ``store._write``'s (``buckets.write_plan``), applied to a list: the bucket row is locked
 once, every write gets the next gapless revision in list order, each key keeps
 at most ``history`` rows, a latest entry that expired takes its history with it,
 the ``values_count`` / ``bytes_total`` / ``live_keys`` counters stay exact, and
@@ -29,17 +29,14 @@ from django.db import connection, transaction
 from buckets import clock, store
 from buckets.events import bucket_group, change_event
 from buckets.exceptions import (
-    BucketFull,
     KeyExists,
-    KeyLimitReached,
-    KeyNotFound,
     RevisionMismatch,
-    ValueTooBig,
 )
 from buckets.keys import validate_key
 from buckets.models import Bucket, Entry
 from buckets.names import public_name
-from buckets.store import DELETE, PURGE, PUT, UNLIMITED, _expiry, _is_live, _lock_bucket
+from buckets.store import _lock_bucket
+from buckets.write_plan import DELETE, PURGE, PUT, Counters, write_plan
 from kvsite import metrics
 from kvsite.errors import DomainError, InvalidArgument
 
@@ -141,20 +138,6 @@ def entries_latest_live(*, bucket: Bucket, keys: list[str]) -> dict[str, Entry]:
     return found
 
 
-def _condition_error(write: BulkWrite, visible: tuple | None) -> DomainError | None:
-    """The refusal ``store._write`` would raise for this write's conditions, if any."""
-    visible_operation = visible[2] if visible else None
-    if write.if_absent and visible_operation == PUT:
-        return KeyExists(write.key, visible[1])
-    if write.if_revision is not None and (visible is None or visible[1] != write.if_revision):
-        return RevisionMismatch(write.key, write.if_revision, visible[1] if visible else None)
-    if write.operation == DELETE and visible_operation != PUT:
-        return KeyNotFound(write.key)
-    if write.operation == PURGE and visible_operation not in (PUT, DELETE):
-        return KeyNotFound(write.key)
-    return None
-
-
 @transaction.atomic
 def entries_write_many(*, bucket: str, writes: Sequence[BulkWrite]) -> list[Entry]:
     """Apply ``writes`` to ``bucket`` in order, in one transaction; the new entries, in the same order.
@@ -183,7 +166,7 @@ def entries_write_many(*, bucket: str, writes: Sequence[BulkWrite]) -> list[Entr
         keys.append(write.key)
     kept_by_key = _kept_rows(locked, keys)
 
-    values_count, bytes_total, live_keys = locked.values_count, locked.bytes_total, locked.live_keys
+    counters = Counters.of(locked)
     removed_ids: list[int] = []
     demoted_ids: list[int] = []
     planned: list[tuple[BulkWrite, datetime | None]] = []
@@ -191,32 +174,27 @@ def entries_write_many(*, bucket: str, writes: Sequence[BulkWrite]) -> list[Entr
     for index, write in enumerate(writes):
         if index in refused:
             continue
-        kept = kept_by_key.get(write.key, [])
-        latest = kept[0] if kept else None
-        # A key whose latest entry expired is gone, history included (as in store._write).
-        visible = latest if latest is not None and _is_live(latest[4], now) else None
-        size = len(write.value)
-        error = None
-        if write.operation == PUT and size > locked.max_value_size:
-            error = ValueTooBig(size, locked.max_value_size)
-        error = error or _condition_error(write, visible)
-        removed = kept if write.operation == PURGE or visible is None else kept[locked.history - 1 :]
-        next_bytes = bytes_total + size - sum(row[3] for row in removed)
-        next_live = live_keys + (write.operation == PUT) - (latest is not None and latest[2] == PUT)
-        if error is None and write.operation == PUT:
-            if locked.max_bytes != UNLIMITED and next_bytes > locked.max_bytes:
-                error = BucketFull(locked.max_bytes)
-            elif locked.max_keys != UNLIMITED and next_live > locked.max_keys:
-                error = KeyLimitReached(locked.max_keys)
-        if error is not None:
+        try:
+            plan = write_plan(
+                bucket=locked,
+                counters=counters,
+                key=write.key,
+                kept=kept_by_key.get(write.key, []),
+                operation=write.operation,
+                size=len(write.value),
+                now=now,
+                if_absent=write.if_absent,
+                if_revision=write.if_revision,
+                expires_at=write.expires_at,
+            )
+        except DomainError as error:
             failures.append(BulkFailure(index, write.key, error))
             continue
-        values_count += 1 - len(removed)
-        bytes_total, live_keys = next_bytes, next_live
-        removed_ids.extend(row[0] for row in removed)
-        if latest is not None and latest not in removed:
-            demoted_ids.append(latest[0])
-        planned.append((write, _expiry(locked, now, write.expires_at)))
+        counters = plan.counters
+        removed_ids.extend(plan.removed_ids)
+        if plan.demoted_id is not None:
+            demoted_ids.append(plan.demoted_id)
+        planned.append((write, plan.expires_at))
     if failures:
         conflicts = sum(isinstance(failure.error, (KeyExists, RevisionMismatch)) for failure in failures)
         if conflicts:
@@ -251,9 +229,9 @@ def entries_write_many(*, bucket: str, writes: Sequence[BulkWrite]) -> list[Entr
         entries = Entry.objects.bulk_create(entries, batch_size=_CHUNK)
     Bucket.objects.filter(pk=locked.pk).update(
         last_revision=first_revision + len(planned) - 1,
-        values_count=values_count,
-        bytes_total=bytes_total,
-        live_keys=live_keys,
+        values_count=counters.values_count,
+        bytes_total=counters.bytes_total,
+        live_keys=counters.live_keys,
     )
     events = [
         change_event(

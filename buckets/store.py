@@ -15,7 +15,7 @@ import binascii
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -25,31 +25,24 @@ from buckets import clock
 from buckets.events import bucket_group, change_event, publish_on_commit
 from buckets.exceptions import (
     BucketExists,
-    BucketFull,
     BucketNotFound,
     KeyExists,
-    KeyLimitReached,
     KeyNotFound,
     RevisionMismatch,
     RevisionNotFound,
-    ValueTooBig,
 )
 from buckets.keys import KEY_FORMATS, NATS_KEYS, TEXT_KEYS, validate_key
 from buckets.models import Bucket, Entry
 from buckets.names import public_name
 from buckets.wildcards import KeyPattern, compile_pattern, prefix_upper_bound
+from buckets.write_plan import DELETE, PURGE, PUT, UNLIMITED, Counters, is_live, write_plan
 from kvsite import metrics
 from kvsite.audit import Action as AuditAction
 from kvsite.audit import AuditActor, audit_record
 from kvsite.errors import InvalidArgument
 
-PUT = Entry.Operation.PUT
-DELETE = Entry.Operation.DELETE
-PURGE = Entry.Operation.PURGE
-
 MAX_HISTORY = 64
 MAX_TTL_SECONDS = 2**31 - 1
-UNLIMITED = -1
 
 
 # --- Buckets --------------------------------------------------------------------------
@@ -198,18 +191,6 @@ def _locked_bucket(cursor, name: str) -> Bucket:
 # --- Writes ---------------------------------------------------------------------------
 
 
-def _expiry(bucket: Bucket, now: datetime, expires_at: datetime | None) -> datetime | None:
-    """The earlier of the bucket's TTL and the entry's own expiry."""
-    candidates = [moment for moment in (expires_at,) if moment is not None]
-    if bucket.ttl_seconds:
-        candidates.append(now + timedelta(seconds=bucket.ttl_seconds))
-    return min(candidates) if candidates else None
-
-
-def _is_live(expires_at: datetime | None, now: datetime) -> bool:
-    return expires_at is None or expires_at > now
-
-
 @contextlib.contextmanager
 def _pipelined() -> Iterator[bool]:
     """On PostgreSQL, queue statements and send them together (psycopg pipeline mode).
@@ -250,53 +231,41 @@ def _write(
             kept_rows.execute(_KEPT_SQL, [bucket_name, key])
             bucket = _locked_bucket(cursor, bucket_name)
             validate_key(key, key_format=bucket.key_format)
-            if operation == PUT and len(value) > bucket.max_value_size:
-                raise ValueTooBig(len(value), bucket.max_value_size)
             now = clock.now()
-
-            kept = [tuple(row) for row in kept_rows.fetchall()]
-            latest = kept[0] if kept else None
-            # A key whose latest entry expired is gone, history included (as once swept).
-            visible = latest if latest is not None and _is_live(latest[4], now) else None
-            visible_operation = visible[2] if visible else None
-
-            if if_absent and visible_operation == PUT:
+            try:
+                plan = write_plan(
+                    bucket=bucket,
+                    counters=Counters.of(bucket),
+                    key=key,
+                    kept=[tuple(row) for row in kept_rows.fetchall()],
+                    operation=operation,
+                    size=len(value),
+                    now=now,
+                    if_absent=if_absent,
+                    if_revision=if_revision,
+                    expires_at=expires_at,
+                )
+            except (KeyExists, RevisionMismatch):
                 metrics.CAS_CONFLICTS.inc()
-                raise KeyExists(key, visible[1])
-            if if_revision is not None and (visible is None or visible[1] != if_revision):
-                metrics.CAS_CONFLICTS.inc()
-                raise RevisionMismatch(key, if_revision, visible[1] if visible else None)
-            if operation == DELETE and visible_operation != PUT:
-                raise KeyNotFound(key)
-            if operation == PURGE and visible_operation not in (PUT, DELETE):
-                raise KeyNotFound(key)
-
-            if operation == PURGE or visible is None:
-                removed = kept
-            else:
-                removed = kept[bucket.history - 1 :]
-            size = len(value)
-            values_count = bucket.values_count + 1 - len(removed)
-            bytes_total = bucket.bytes_total + size - sum(row[3] for row in removed)
-            if operation == PUT and bucket.max_bytes != UNLIMITED and bytes_total > bucket.max_bytes:
-                raise BucketFull(bucket.max_bytes)
-            # live_keys counts keys whose latest entry is a put, until a write or the sweeper removes them.
-            live_keys = bucket.live_keys + (operation == PUT) - (latest is not None and latest[2] == PUT)
-            if operation == PUT and bucket.max_keys != UNLIMITED and live_keys > bucket.max_keys:
-                raise KeyLimitReached(bucket.max_keys)
-
-            if removed:
-                placeholders = ", ".join(["%s"] * len(removed))
+                raise
+            if plan.removed_ids:
+                placeholders = ", ".join(["%s"] * len(plan.removed_ids))
                 removing = f'DELETE FROM "{_E}" WHERE "id" IN ({placeholders})'  # noqa: S608
-                cursor.execute(removing, [row[0] for row in removed])
-            if latest is not None and latest not in removed:
-                cursor.execute(_DEMOTE_SQL, [False, latest[0]])
+                cursor.execute(removing, plan.removed_ids)
+            if plan.demoted_id is not None:
+                cursor.execute(_DEMOTE_SQL, [False, plan.demoted_id])
             revision = bucket.last_revision + 1
-            expiry = _expiry(bucket, now, expires_at)
-            cursor.execute(_COUNTERS_SQL, [revision, values_count, bytes_total, live_keys, bucket.pk])
+            counters = plan.counters
+            cursor.execute(
+                _COUNTERS_SQL,
+                [revision, counters.values_count, counters.bytes_total, counters.live_keys, bucket.pk],
+            )
             # Last, so that its id is the one result still to fetch once the commit is sent
             # (SQLite cannot commit while a statement has rows left: fetch it there now).
-            kept_rows.execute(_INSERT_SQL, [bucket.pk, key, revision, operation, value, size, now, expiry, True])
+            kept_rows.execute(
+                _INSERT_SQL,
+                [bucket.pk, key, revision, operation, value, len(value), now, plan.expires_at, True],
+            )
             entry_id = None if pipelined else kept_rows.fetchone()[0]
         if entry_id is None:
             entry_id = kept_rows.fetchone()[0]
@@ -307,9 +276,9 @@ def _write(
         revision=revision,
         operation=operation,
         value=value,
-        size=size,
+        size=len(value),
         created_at=now,
-        expires_at=expiry,
+        expires_at=plan.expires_at,
         is_latest=True,
     )
     publish_on_commit(
@@ -397,7 +366,7 @@ def entry_get(*, bucket: str, key: str, revision: int | None = None, key_format:
             cursor.execute(_LATEST_SQL, [bucket, key, True])
             row = cursor.fetchone()
         entry = Entry.from_db(connection.alias, _ENTRY_FIELDS, row) if row else None
-        if entry is None or entry.operation != PUT or not _is_live(entry.expires_at, now):
+        if entry is None or entry.operation != PUT or not is_live(entry.expires_at, now):
             raise _missing(bucket, key)
         return entry
     rows = Entry.objects.filter(bucket__name=bucket, key=key)
@@ -409,8 +378,8 @@ def entry_get(*, bucket: str, key: str, revision: int | None = None, key_format:
     if (
         entry is None
         or entry.operation != PUT
-        or not _is_live(latest.expires_at, now)
-        or not _is_live(entry.expires_at, now)
+        or not is_live(latest.expires_at, now)
+        or not is_live(entry.expires_at, now)
     ):
         raise RevisionNotFound(key, revision)
     return entry
@@ -421,9 +390,9 @@ def entry_history(*, bucket: str, key: str, key_format: str = NATS_KEYS) -> list
     validate_key(key, key_format=key_format)
     now = clock.now()
     entries = list(Entry.objects.filter(bucket__name=bucket, key=key).order_by("revision"))
-    if not entries or not _is_live(entries[-1].expires_at, now):
+    if not entries or not is_live(entries[-1].expires_at, now):
         raise _missing(bucket, key)
-    return [entry for entry in entries if _is_live(entry.expires_at, now)]
+    return [entry for entry in entries if is_live(entry.expires_at, now)]
 
 
 @dataclass(frozen=True)
