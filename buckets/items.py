@@ -70,6 +70,11 @@ def items_bucket(account: str) -> str:
     return app_bucket(BUCKET_PREFIX + account_validate(account))
 
 
+def items_bucket_prefix() -> str:
+    """The internal name prefix every account's items bucket starts with."""
+    return app_bucket(BUCKET_PREFIX)
+
+
 def _ensure_bucket(bucket: str) -> None:
     with suppress(BucketExists):  # created concurrently by another writer: the same bucket
         store.bucket_create(

@@ -76,6 +76,10 @@ class Entry(models.Model):
         indexes = [
             models.Index(fields=["bucket", "key", "revision"], name="entry_key_history"),
             models.Index(fields=["expires_at"], condition=Q(expires_at__isnull=False), name="entry_expiry"),
+            # Keys whose latest entry is a delete or purge marker, for kv_sweep's marker purge.
+            models.Index(
+                fields=["created_at"], condition=Q(is_latest=True) & ~Q(operation="put"), name="entry_latest_marker"
+            ),
         ]
 
     def __str__(self) -> str:

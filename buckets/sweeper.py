@@ -1,19 +1,25 @@
-"""Physical removal of expired entries (``manage.py kv_sweep``).
+"""Physical removal of expired entries and of old delete markers (``manage.py kv_sweep``).
 
 Reads hide expired data at once; this frees the rows and brings the bucket
 counters down, like NATS removing messages past their max age. It works in
 small batches, each its own short transaction under the bucket lock, so a
 writer never waits for more than one batch.
+
+Delete and purge markers stay until they are purged as in NATS' ``PurgeDeletes``:
+a key whose latest entry is a marker older than a threshold goes with its whole
+history. Watchers resuming from before that lose the marker's event, which is
+why it is a threshold (30 minutes, NATS' default) and never immediate.
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import Sum
 
 from buckets import clock
 from buckets.models import Bucket, Entry
+from buckets.write_plan import DELETE, PURGE
 from kvsite import metrics
 
 
@@ -67,5 +73,55 @@ def sweep_expired(*, batch_size: int = 500) -> SweepReport:
             report.keys_removed += keys
             report.buckets[name] = report.buckets.get(name, 0) + entries
     metrics.SWEEPS.inc()
+    metrics.SWEPT_ENTRIES.inc(report.entries_removed)
+    return report
+
+
+def _purge_markers_batch(*, bucket_id: int, cutoff: datetime, batch_size: int) -> tuple[int, int]:
+    """Remove one batch of keys whose latest entry is a marker from before ``cutoff``; (entries, keys)."""
+    with transaction.atomic():
+        bucket = Bucket.objects.select_for_update().filter(pk=bucket_id).first()
+        if bucket is None:
+            return 0, 0
+        keys = list(
+            Entry.objects.filter(
+                bucket=bucket, is_latest=True, operation__in=(DELETE, PURGE), created_at__lte=cutoff
+            ).values_list("key", flat=True)[:batch_size]
+        )
+        if not keys:
+            return 0, 0
+        doomed_rows = Entry.objects.filter(bucket=bucket, key__in=keys)
+        freed = doomed_rows.aggregate(total=Sum("size"))["total"] or 0
+        removed, _ = doomed_rows.delete()
+        # No live key goes: their latest entries were markers.
+        Bucket.objects.filter(pk=bucket.pk).update(
+            values_count=bucket.values_count - removed, bytes_total=bucket.bytes_total - freed
+        )
+        return removed, len(keys)
+
+
+def purge_deletes(*, older_than: timedelta, name_prefix: str = "", batch_size: int = 500) -> SweepReport:
+    """NATS' ``PurgeDeletes``: drop keys whose latest entry is a marker older than ``older_than``.
+
+    Every bucket, or those whose internal name starts with ``name_prefix``.
+    """
+    cutoff = clock.now() - older_than
+    report = SweepReport()
+    markers = Entry.objects.filter(
+        is_latest=True, operation__in=(DELETE, PURGE), created_at__lte=cutoff, bucket__name__startswith=name_prefix
+    )
+    names = dict(
+        Bucket.objects.filter(pk__in=list(markers.values_list("bucket_id", flat=True).distinct())).values_list(
+            "pk", "name"
+        )
+    )
+    for bucket_id, name in names.items():
+        while True:
+            entries, keys = _purge_markers_batch(bucket_id=bucket_id, cutoff=cutoff, batch_size=batch_size)
+            if not entries:
+                break
+            report.entries_removed += entries
+            report.keys_removed += keys
+            report.buckets[name] = report.buckets.get(name, 0) + entries
     metrics.SWEPT_ENTRIES.inc(report.entries_removed)
     return report

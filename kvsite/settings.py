@@ -299,5 +299,7 @@ KV_ITEMS_READ_RATE = float(os.environ.get("KV_ITEMS_READ_RATE", "1000"))
 KV_ITEMS_READ_BURST = float(os.environ.get("KV_ITEMS_READ_BURST", "2000"))
 KV_ITEMS_WRITE_RATE = float(os.environ.get("KV_ITEMS_WRITE_RATE", "500"))
 KV_ITEMS_WRITE_BURST = float(os.environ.get("KV_ITEMS_WRITE_BURST", "1000"))
+# A deleted item leaves a marker (for watchers); kv_sweep drops markers older than this.
+KV_ITEMS_MARKER_RETENTION_SECONDS = int(os.environ.get("KV_ITEMS_MARKER_RETENTION_SECONDS", "1800"))
 # Prefix of the limiter's Redis keys: one per deployment (or test run) sharing a Redis.
 KV_ITEMS_RATELIMIT_PREFIX = os.environ.get("KV_ITEMS_RATELIMIT_PREFIX", "kvsite")
