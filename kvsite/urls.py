@@ -7,21 +7,23 @@ from kvsite import errors, health
 from kvsite.audit_api import AuditListApi
 from kvsite.metrics_api import MetricsApi
 
+# The key and item routes come first: Django tries patterns in order, and every include
+# that fails to match costs a request its share of the resolver's bookkeeping.
 urlpatterns = [
+    path("api/v1/kv/", include("buckets.api.urls")),
+    path("kv/", include("buckets.api.items_urls")),
     path("health", health.health, name="health"),
     path("ready", health.ready, name="ready"),
     path("metrics", MetricsApi.as_view(), name="metrics"),
     path("api/v1/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/v1/kv/swagger-ui", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/v1/kv/", include("buckets.api.namespace_urls")),
-    path("api/v1/kv/", include("buckets.api.urls")),
     path("api/v1/", include("buckets.api.config_urls")),
     path("api/v1/", include("secrets_app.api.urls")),
     path("api/v1/audit", AuditListApi.as_view(), name="audit"),
     path("api/v1/ws-ticket", include("kvsite.tickets_api")),
     # csrf_exempt: an unknown API path is a 404 for any method, not a CSRF refusal.
     re_path(r"^api/", csrf_exempt(errors.json_not_found)),
-    path("kv/", include("buckets.api.items_urls")),
     path("admin/", admin.site.urls),
     path("", include("kvsite.dashboard.urls")),
 ]
