@@ -80,3 +80,33 @@ def prefix_upper_bound(prefix: str) -> str | None:
     if 0xD800 <= bumped <= 0xDFFF:
         bumped = 0xE000
     return stripped[:-1] + chr(bumped)
+
+
+@dataclass(frozen=True)
+class KeyRange:
+    """The keys a listing reads: one exact key, or a range of the key index and a regex within it."""
+
+    exact: str | None = None
+    regex: str | None = None
+    lower: str | None = None
+    lower_inclusive: bool = True
+    upper: str | None = None  # exclusive
+
+
+def key_range(*, pattern: KeyPattern | None = None, prefix: str | None = None, after: str | None = None) -> KeyRange:
+    """Keys matching ``pattern``, under ``prefix``, after ``after``, as one index range.
+
+    The lower bound is the later of the prefix and the cursor, so the index walk
+    starts at the cursor rather than at the prefix (SQLite uses only one of two
+    lower bounds); the pattern's regular expression filters within the range.
+    """
+    if pattern is not None and pattern.is_literal:
+        return KeyRange(exact=pattern.literal_prefix)
+    regex = None
+    if pattern is not None:
+        prefix = prefix or pattern.literal_prefix
+        regex = pattern.regex if pattern.pattern != ">" else None
+    upper = prefix_upper_bound(prefix) if prefix else None
+    if after is not None and after >= (prefix or ""):
+        return KeyRange(regex=regex, lower=after, lower_inclusive=False, upper=upper)
+    return KeyRange(regex=regex, lower=prefix or None, upper=upper)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from buckets.wildcards import compile_pattern, prefix_upper_bound
+from buckets.wildcards import KeyRange, compile_pattern, key_range, prefix_upper_bound
 from kvsite.errors import InvalidArgument
 
 KEYS = ["user", "flag", "user.123", "user.456", "user.123.name", "user.123.name.first", "user:123", "config.flags"]
@@ -53,3 +53,19 @@ def test_prefix_upper_bound_skips_surrogates_and_has_none_past_the_last_code_poi
     assert prefix_upper_bound("a\ud7ff") == "a\ue000"
     assert prefix_upper_bound("a\U0010ffff") == "b"
     assert prefix_upper_bound("\U0010ffff\U0010ffff") is None
+
+
+def test_key_range_is_the_literal_prefix_range_with_the_regex_inside() -> None:
+    keys = key_range(pattern=compile_pattern("tenant.7.user.*"))
+    assert (keys.lower, keys.lower_inclusive, keys.upper) == ("tenant.7.user.", True, "tenant.7.user/")
+    assert keys.regex == r"^tenant\.7\.user\.[^.]+$"
+    assert key_range(pattern=compile_pattern("user.123")) == KeyRange(exact="user.123")
+    assert key_range(pattern=compile_pattern(">")) == KeyRange()
+
+
+def test_key_range_starts_at_a_cursor_inside_the_prefix_but_not_before_it() -> None:
+    pattern = compile_pattern("user.>")
+    assert key_range(pattern=pattern, after="user.5") == KeyRange(
+        regex=r"^user\..+$", lower="user.5", lower_inclusive=False, upper="user/"
+    )
+    assert key_range(pattern=pattern, after="a").lower == "user."
