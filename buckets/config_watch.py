@@ -1,15 +1,16 @@
 """Live watch of one config document: ``/api/v1/config/{name}/watch``.
 
-The bucket watch's machinery (authentication, ordering, gap filling, ``since``,
-heartbeats, bounded queues) on the document's ``SYS_config_<env>`` bucket,
-narrowed to the document's key, with each change rendered as the config API
-renders documents.
+The bucket watch's machinery (authentication, the shared feed with its ordering
+and gap filling, ``since``, heartbeats, bounded queues) on the document's
+``SYS_config_<env>`` bucket, narrowed to the document's key, with each change
+rendered as the config API renders documents.
 """
 
 import base64
 import json
 
 from buckets import configs
+from buckets.fanout import Change
 from buckets.keys import validate_key
 from buckets.watch import KeyWatchConsumer, WatchOptions, watch_options
 from kvsite.errors import DomainError, NotFound
@@ -45,5 +46,6 @@ class ConfigWatchConsumer(KeyWatchConsumer):
     def target_missing(self) -> DomainError:
         return NotFound("this environment has no config documents yet")
 
-    async def _send(self, frame: dict) -> None:
-        await super()._send(config_frame(frame) if frame.get("type") == "kv_update" else frame)
+    def frame_text(self, change: Change) -> str:
+        # Rendered once per change and process, like the bucket watch's frames.
+        return change.text(config_frame)

@@ -1,40 +1,42 @@
 """Live watch of a bucket over WebSocket: ``/api/v1/kv/buckets/{bucket}/watch``.
 
 The storage core publishes every committed change to the bucket's channel-layer
-group. This consumer authenticates at the handshake, subscribes, and forwards
-the changes whose key matches the watcher's pattern, in revision order and
-exactly once; it never writes.
+group. This consumer authenticates at the handshake, joins its process' feed of
+the bucket (``buckets.fanout``: one subscription per bucket per process, which
+orders the events, fills gaps from the database and encodes each frame once),
+and forwards the changes whose key matches the watcher's pattern, in revision
+order and exactly once; it never writes.
 
-Why ordering needs work here: events are published after commit from whichever
-thread or process wrote, so revision 6 can arrive before 5, and a channel layer
-may drop a message. Revisions are gapless per bucket and the consumer sees every
-event of the bucket (it filters by key itself), so anything but "last + 1" is a
-gap: events ahead are held back for ``KV_WATCH_GAP_SECONDS`` (the missing one is
-usually just late), then the missing range is read from the database
-(``buckets.replay``). An idle watcher also looks at the bucket's last revision
-before each heartbeat, so a lost final event is found without a later write.
+A watcher with ``?since=`` or ``?include=current`` first sends what it reads
+from the database, then the feed's changes after that revision: it joins the
+feed before reading, so nothing committed in between is missed, and drops
+changes at or below what it has sent.
 
-Backpressure: the channel-layer handler only puts events on a bounded queue; a
-single task orders, filters and writes them. A client that reads too slowly
-fills the queue and is closed with 4008 and the revision it has everything up
-to, so it can resume with ``?since=``.
+Backpressure: the feed only appends changes to the watcher's bounded outbox; one
+task per socket filters and writes them. A client that reads too slowly fills
+the outbox and is closed with 4008 and the revision it has everything up to, so
+it can resume with ``?since=``.
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.utils import await_many_dispatch
 from django.conf import settings
 
 from buckets import replay
-from buckets.events import bucket_group
 from buckets.exceptions import BucketNotFound
+from buckets.fanout import BucketFeed, Change, FeedBucketMissing, FeedEnd, FeedUnavailable, feed_join
 from buckets.names import app_bucket
 from buckets.wildcards import KeyPattern, compile_pattern
 from kvsite import metrics
@@ -52,6 +54,8 @@ CLOSE_HEARTBEAT = 4408
 CLOSE_OUT_OF_RANGE = 4410
 
 _REVISION_RE = re.compile(r"^[0-9]{1,18}$")
+# Queued in a watcher's outbox when a heartbeat is due.
+_PING = object()
 
 
 def close_code(status: int) -> int:
@@ -68,6 +72,19 @@ class WatchOptions:
     pattern: KeyPattern | None
     since: int | None
     include_current: bool
+
+
+def key_matcher(pattern: KeyPattern | None) -> Callable[[str], object] | None:
+    """``pattern.matches`` with its regular expression compiled once (None: every key matches).
+
+    It runs for every change and watcher; ``KeyPattern.matches`` looks its regex
+    up in ``re``'s cache on each call.
+    """
+    if pattern is None:
+        return None
+    if pattern.is_literal:
+        return pattern.pattern.__eq__
+    return re.compile(pattern.regex).fullmatch
 
 
 def _single(query: dict[str, list[str]], name: str) -> str | None:
@@ -92,54 +109,6 @@ def watch_options(*, query: dict[str, list[str]]) -> WatchOptions:
     )
 
 
-class RevisionOrder:
-    """Puts one bucket's events back into revision order.
-
-    Every revision at or below ``last`` has been dealt with: delivered, or known
-    not to be kept any more. An event above ``last + 1`` waits until the ones
-    before it arrive, or until ``settle`` says what the database holds.
-    """
-
-    def __init__(self, *, last: int) -> None:
-        self.last = last
-        self._ahead: dict[int, dict] = {}
-
-    @property
-    def waiting(self) -> int:
-        """How many events are held back behind a gap."""
-        return len(self._ahead)
-
-    def offer(self, event: dict) -> list[dict]:
-        """Take one live event; return the events now deliverable, in order (duplicates vanish)."""
-        revision = event["revision"]
-        if revision <= self.last:
-            return []
-        self._ahead[revision] = event
-        return self._release()
-
-    def settle(self, *, events: list[dict], through: int) -> list[dict]:
-        """Close the gap up to ``through`` with ``events`` read from the database.
-
-        Revisions up to ``through`` had committed before the read, so one missing
-        from both ``events`` and the held-back events is gone for good (trimmed,
-        purged, or not matching the read's pattern) and is skipped.
-        """
-        known = {revision: event for revision, event in self._ahead.items() if revision <= through}
-        for revision in known:
-            del self._ahead[revision]
-        known.update((event["revision"], event) for event in events if event["revision"] > self.last)
-        ready = [known[revision] for revision in sorted(known)]
-        self.last = max(self.last, through)
-        return ready + self._release()
-
-    def _release(self) -> list[dict]:
-        ready = []
-        while self.last + 1 in self._ahead:
-            self.last += 1
-            ready.append(self._ahead.pop(self.last))
-        return ready
-
-
 class _WatchEnded(Exception):
     """Ends a watch from inside the sending task: close with ``code`` after sending ``frame``."""
 
@@ -150,24 +119,39 @@ class _WatchEnded(Exception):
 
 
 class KeyWatchConsumer(AsyncJsonWebsocketConsumer):
-    """One watcher: authenticate, subscribe to the bucket's group, forward matching changes in order."""
+    """One watcher: authenticate, join the bucket's feed, forward matching changes in order."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.bucket = ""
-        self.group: str | None = None
         self.options = WatchOptions(pattern=None, since=None, include_current=False)
-        self.inbox: asyncio.Queue[dict] = asyncio.Queue(maxsize=settings.KV_WATCH_QUEUE_SIZE)
-        self.order = RevisionOrder(last=0)
+        self.matches: Callable[[str], object] | None = None
+        self.feed: BucketFeed | None = None
+        # Changes (and _PING) the sending task has yet to take; at most KV_WATCH_QUEUE_SIZE changes.
+        self.outbox: deque[Change | object] = deque()
+        self.outbox_size = settings.KV_WATCH_QUEUE_SIZE
+        # Set while the sending task waits for the outbox, with everything before sent.
+        self.parked: asyncio.Future | None = None
         # The revision the client has every matching change up to (None: not a consistent view yet).
         self.reached: int | None = None
-        self.check_at: float | None = None
         self.last_sent = 0.0
+        self.ping_queued = False
         self.ping_unanswered_since: float | None = None
+        self.unreported = 0  # frames sent, not yet added to the delivered-events counter
         self.pump: asyncio.Task | None = None
-        self.keeper: asyncio.Task | None = None
         self.closer: asyncio.Task | None = None
+        # A close asked for before the handshake completed (the feed ended meanwhile).
+        self.close_after_accept: tuple[int, dict] | None = None
+        self.stop_requests: asyncio.Queue[dict] = asyncio.Queue()
         self.counted = False  # in the watchers-connected gauge
+
+    async def __call__(self, scope, receive, send) -> None:
+        """Channels' consumer loop without a channel-layer channel per socket: changes come from the feed."""
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        with contextlib.suppress(StopConsumer):
+            await await_many_dispatch([receive, self.stop_requests.get], self.dispatch)
 
     # --- Handshake -----------------------------------------------------------------------
 
@@ -176,22 +160,27 @@ class KeyWatchConsumer(AsyncJsonWebsocketConsumer):
         try:
             principal = await self._authenticate(query)
             self.bucket, self.options = self.watch_target(principal=principal, query=query)
-            # Subscribe before reading the bucket's position: a change committed after
-            # the read is then certain to arrive live.
-            await self._subscribe(bucket_group(self.bucket))
+            self.matches = key_matcher(self.options.pattern)
+            # Join before reading the bucket's position: a change committed after the
+            # read is then certain to arrive live.
+            await self._join()
             position = await database_sync_to_async(replay.bucket_position)(bucket=self.bucket)
             if position is None:
                 raise self.target_missing()
         except DomainError as error:
-            await self._leave()
+            self._leave()
             await self._refuse(error)
             return
+        except BaseException:
+            self._leave()
+            raise
         await self.accept()
         metrics.WATCHERS.inc()
         self.counted = True
         self.last_sent = asyncio.get_running_loop().time()
         self.pump = asyncio.create_task(self._pump(position))
-        self.keeper = asyncio.create_task(self._keep_alive())
+        if self.close_after_accept is not None:
+            self._shutdown(*self.close_after_accept)
 
     def watch_target(self, *, principal: Principal, query: dict[str, list[str]]) -> tuple[str, WatchOptions]:
         """The internal bucket to watch and the options, once ``principal`` may read it."""
@@ -202,13 +191,13 @@ class KeyWatchConsumer(AsyncJsonWebsocketConsumer):
     def target_missing(self) -> DomainError:
         return BucketNotFound(self.scope["url_route"]["kwargs"]["bucket"])
 
-    async def _subscribe(self, group: str) -> None:
+    async def _join(self) -> None:
         try:
-            await self.channel_layer.group_add(group, self.channel_name)
-        except Exception:
-            logger.exception("subscribing to %s failed", group)
+            self.feed = await feed_join(bucket=self.bucket, watcher=self)
+        except FeedUnavailable:
             raise Unavailable("change events are unavailable; try again shortly") from None
-        self.group = group
+        except FeedBucketMissing:
+            raise self.target_missing() from None
 
     async def _authenticate(self, query: dict[str, list[str]]) -> Principal:
         """Bearer header, then ticket, then a staff session; Unauthenticated if none."""
@@ -243,51 +232,102 @@ class KeyWatchConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(error_frame(error.code, error.message))
         await self.close(code=close_code(error.status))
 
-    # --- Client frames and channel-layer events ------------------------------------------
+    # --- Client frames, and what the feed calls (FeedWatcher) -----------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        """Any frame from the client answers a ping (``{"type": "pong"}`` is the polite one)."""
+        """Any frame from the client answers a ping (``{"type": "pong"}`` is the polite one).
+
+        Changes only go to the client, so it has nothing large to say: a frame over
+        4 KiB closes the socket with 1009 (message too big), so one connection makes
+        the server take at most one large frame (up to uvicorn's --ws-max-size), not a stream.
+        """
+        limit = 4096
+        if len(text_data if text_data is not None else bytes_data or b"") > limit:
+            message = f"client frames are at most {limit} bytes (send only pongs)"
+            self._shutdown(1009, error_frame("resource_exhausted", message))
+            return
         self.ping_unanswered_since = None
 
-    async def dispatch(self, message: dict) -> None:
-        if message["type"] == "kv_update":
-            # The hot path: Channels' dispatch would hop to a thread per message to
-            # close stale DB connections, and this handler never touches the database.
-            self._enqueue(message)
-            return
-        await super().dispatch(message)
-
-    def _enqueue(self, event: dict) -> None:
+    def offer(self, change: Change) -> None:
+        """A live change from the feed: queue it for the sending task (a full outbox closes with 4008)."""
         if self.closer is not None:
             return
-        try:
-            self.inbox.put_nowait(event)
-        except asyncio.QueueFull:
-            metrics.EVENTS_DROPPED.inc(self.inbox.qsize() + 1)
+        parked = self.parked
+        if parked is not None:
+            if change.revision <= self.reached:
+                return
+            if self.matches is not None and not self.matches(change.key):
+                # Nothing queued, nothing being sent: the client has every matching change through this one.
+                self.reached = change.revision
+                return
+            self.parked = None
+            parked.set_result(None)
+        elif len(self.outbox) >= self.outbox_size:
+            metrics.EVENTS_DROPPED.inc(len(self.outbox) + 1)
             self._shutdown(
                 CLOSE_OVERFLOW,
                 error_frame("resource_exhausted", "the watcher fell behind; reconnect with ?since=<revision>"),
             )
+            return
+        self.outbox.append(change)
+
+    def tick(self, now: float) -> None:
+        """The feed's timer: report sent frames, close a client that left a ping unanswered, ping an idle one."""
+        if self.unreported:
+            metrics.EVENTS_DELIVERED.inc(self.unreported)
+            self.unreported = 0
+        if self.pump is None or self.closer is not None:
+            return
+        unanswered = self.ping_unanswered_since
+        if unanswered is not None and now - unanswered > settings.KV_WATCH_HEARTBEAT_TIMEOUT_SECONDS:
+            self._shutdown(CLOSE_HEARTBEAT, error_frame("deadline_exceeded", "no answer to ping"))
+        elif now - self.last_sent >= settings.KV_WATCH_HEARTBEAT_SECONDS and not self.ping_queued:
+            # Counted from now, not from when it goes out: a client that stopped reading is closed too.
+            if unanswered is None:
+                self.ping_unanswered_since = now
+            self.ping_queued = True
+            self.outbox.append(_PING)
+            if self.parked is not None:
+                self.parked.set_result(None)
+                self.parked = None
+
+    def end(self, why: FeedEnd, position: replay.BucketPosition | None) -> None:
+        """The feed stopped (the bucket was deleted or recreated, or reading failed)."""
+        if why is FeedEnd.BUCKET_DELETED:
+            self._shutdown(close_code(404), error_frame("not_found", "the bucket was deleted"))
+        elif why is FeedEnd.BUCKET_RECREATED:
+            self._shutdown(
+                CLOSE_OUT_OF_RANGE,
+                error_frame(
+                    "out_of_range",
+                    "the bucket was recreated; re-read it and watch from there",
+                    oldest_revision=position.oldest_revision if position else None,
+                    last_revision=position.last_revision if position else None,
+                ),
+            )
+        else:
+            self._shutdown(CLOSE_INTERNAL, error_frame("internal", "internal error"))
 
     async def watch_stop(self, message: dict) -> None:
         """Sent to ourselves when a close could not reach a client that stopped reading."""
-        await self._leave()
+        self._leave()
         raise StopConsumer()
 
     async def disconnect(self, code: int) -> None:
-        await self._leave()
+        self._leave()
 
-    async def _leave(self) -> None:
+    def _leave(self) -> None:
         if self.counted:
             metrics.WATCHERS.dec()
             self.counted = False
-        current = asyncio.current_task()
-        for task in (self.pump, self.keeper):
-            if task is not None and task is not current:
-                task.cancel()
-        if self.group is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-            self.group = None
+        if self.unreported:
+            metrics.EVENTS_DELIVERED.inc(self.unreported)
+            self.unreported = 0
+        if self.pump is not None and self.pump is not asyncio.current_task():
+            self.pump.cancel()
+        if self.feed is not None:
+            self.feed.leave(self)
+            self.feed = None
 
     # --- The sending task ----------------------------------------------------------------
 
@@ -318,14 +358,12 @@ class KeyWatchConsumer(AsyncJsonWebsocketConsumer):
                         last_revision=last,
                     ),
                 )
-            self.order = RevisionOrder(last=since)
             self.reached = since
             await self._fill(through=last)
         else:
             if self.options.include_current:
                 await self._send_current(through=last)
                 await self._send({"type": "ready", "revision": last})
-            self.order = RevisionOrder(last=last)
             self.reached = last
 
     async def _send_current(self, *, through: int) -> None:
@@ -336,119 +374,69 @@ class KeyWatchConsumer(AsyncJsonWebsocketConsumer):
                 bucket=self.bucket, through=through, after=after, pattern=self.options.pattern, limit=batch
             )
             for event in events:
-                await self._send(event)
+                await self._send_change(Change(event))
             if len(events) < batch:
                 return
             after = events[-1]["revision"]
 
-    async def _follow(self) -> None:
-        loop = asyncio.get_running_loop()
-        heartbeat = settings.KV_WATCH_HEARTBEAT_SECONDS
-        while True:
-            try:
-                event = self.inbox.get_nowait()
-            except asyncio.QueueEmpty:
-                event = await self._next_event(loop, heartbeat)
-            if event is not None:
-                for ready in self.order.offer(event):
-                    await self._deliver(ready)
-                if not self.order.waiting:
-                    # A gap the late event closed needs no database read.
-                    self.check_at = None
-                elif self.order.waiting >= self.inbox.maxsize:
-                    # Held back as much as the queue may hold: stop waiting, read the gap now.
-                    self.check_at = loop.time()
-                elif self.check_at is None:
-                    self.check_at = loop.time() + settings.KV_WATCH_GAP_SECONDS
-            now = loop.time()
-            if self.check_at is not None and now >= self.check_at:
-                await self._catch_up()
-            elif event is None and now - self.last_sent >= heartbeat:
-                # Idle: a lost final event would otherwise wait for the next write to show.
-                await self._catch_up()
-                if loop.time() - self.last_sent >= heartbeat:
-                    if self.ping_unanswered_since is None:
-                        self.ping_unanswered_since = loop.time()
-                    await self._send({"type": "ping"})
-
-    async def _next_event(self, loop: asyncio.AbstractEventLoop, heartbeat: float) -> dict | None:
-        """The next queued event, or None when a check or a heartbeat is due first."""
-        due = self.last_sent + heartbeat
-        if self.check_at is not None:
-            due = min(due, self.check_at)
-        try:
-            async with asyncio.timeout(max(0.0, due - loop.time())):
-                return await self.inbox.get()
-        except TimeoutError:
-            return None
-
-    async def _catch_up(self) -> None:
-        """Read from the database whatever came after the last revision dealt with."""
-        self.check_at = None
-        position = await database_sync_to_async(replay.bucket_position)(bucket=self.bucket)
-        if position is None:
-            raise _WatchEnded(close_code(404), error_frame("not_found", "the bucket was deleted"))
-        if position.last_revision < self.order.last:
-            raise _WatchEnded(
-                CLOSE_OUT_OF_RANGE,
-                error_frame(
-                    "out_of_range",
-                    "the bucket was recreated; re-read it and watch from there",
-                    oldest_revision=position.oldest_revision,
-                    last_revision=position.last_revision,
-                ),
-            )
-        await self._fill(through=position.last_revision)
-        if self.order.waiting:
-            self.check_at = asyncio.get_running_loop().time() + settings.KV_WATCH_GAP_SECONDS
-
     async def _fill(self, *, through: int) -> None:
-        """Deliver every kept change after ``order.last`` up to ``through``, merged with held-back events."""
+        """Send every kept matching change after ``reached`` up to ``through``, read from the database."""
         batch = settings.KV_WATCH_REPLAY_BATCH
-        while self.order.last < through:
+        while self.reached < through:
             events = await database_sync_to_async(replay.change_events_after)(
-                bucket=self.bucket, after=self.order.last, through=through, pattern=self.options.pattern, limit=batch
+                bucket=self.bucket, after=self.reached, through=through, pattern=self.options.pattern, limit=batch
             )
-            upto = events[-1]["revision"] if len(events) >= batch else through
-            for event in self.order.settle(events=events, through=upto):
-                await self._deliver(event)
-            self.reached = self.order.last
+            for event in events:
+                await self._send_change(Change(event))
+                self.reached = event["revision"]
+            self.reached = events[-1]["revision"] if len(events) >= batch else through
 
-    async def _deliver(self, event: dict) -> None:
-        pattern = self.options.pattern
-        if pattern is None or pattern.matches(event["key"]):
-            await self._send(event)
-            metrics.EVENTS_DELIVERED.inc()
-        self.reached = event["revision"]
+    async def _follow(self) -> None:
+        """Send the feed's changes, in the order they came, from the outbox; wait when it is empty."""
+        loop = asyncio.get_running_loop()
+        outbox = self.outbox
+        while True:
+            while outbox:
+                change = outbox.popleft()
+                if change is _PING:
+                    self.ping_queued = False
+                    await self._send({"type": "ping"})
+                    continue
+                if change.revision <= self.reached:
+                    continue  # sent by the replay already
+                if self.matches is None or self.matches(change.key):
+                    await self._send_change(change)
+                self.reached = change.revision
+            self.parked = loop.create_future()
+            await self.parked
+
+    def frame_text(self, change: Change) -> str:
+        """The text frame for a change (shared by every watcher of the bucket in this process)."""
+        return change.text()
+
+    async def _send_change(self, change: Change) -> None:
+        await self.send(text_data=self.frame_text(change))
+        self.last_sent = asyncio.get_running_loop().time()
+        self.unreported += 1
 
     async def _send(self, frame: dict) -> None:
         await self.send_json(frame)
         self.last_sent = asyncio.get_running_loop().time()
 
-    # --- Liveness and closing ------------------------------------------------------------
-
-    async def _keep_alive(self) -> None:
-        """Close a client that leaves a ping unanswered (the sending task may be stuck writing to it)."""
-        timeout = settings.KV_WATCH_HEARTBEAT_TIMEOUT_SECONDS
-        tick = max(0.05, min(timeout, settings.KV_WATCH_HEARTBEAT_SECONDS) / 2)
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(tick)
-            unanswered = self.ping_unanswered_since
-            if unanswered is not None and loop.time() - unanswered > timeout:
-                self._shutdown(CLOSE_HEARTBEAT, error_frame("deadline_exceeded", "no answer to ping"))
-                return
+    # --- Closing -------------------------------------------------------------------------
 
     def _shutdown(self, code: int, frame: dict) -> None:
-        if self.closer is None:
+        if self.pump is None:
+            # Not accepted yet: frames and a close code can only follow the accept.
+            self.close_after_accept = self.close_after_accept or (code, frame)
+        elif self.closer is None:
             self.closer = asyncio.create_task(self._close_with(code, frame))
 
     async def _close_with(self, code: int, frame: dict) -> None:
-        tasks = [task for task in (self.pump, self.keeper) if task is not None]
-        for task in tasks:
-            task.cancel()
-        # Wait for the sending task to stop, so `reached` no longer moves.
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if self.pump is not None:
+            self.pump.cancel()
+            # Wait for the sending task to stop, so `reached` no longer moves.
+            await asyncio.gather(self.pump, return_exceptions=True)
         if code == CLOSE_OVERFLOW and self.reached is not None:
             frame = {**frame, "revision": self.reached}
         try:
@@ -458,6 +446,6 @@ class KeyWatchConsumer(AsyncJsonWebsocketConsumer):
         except TimeoutError:
             # The client stopped reading, so the close frame cannot go out: end the
             # consumer instead and let the server drop the connection.
-            await self.channel_layer.send(self.channel_name, {"type": "watch.stop"})
+            self.stop_requests.put_nowait({"type": "watch.stop"})
         except OSError:
             pass  # already gone

@@ -142,6 +142,8 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: channel layer and cache (unset: in-process, development only) --------
+# The pub/sub layer: a change event is one PUBLISH to its bucket's group, which each
+# server process receives once per bucket (buckets/fanout.py) and hands to its sockets.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CHANNEL_LAYERS = {
@@ -277,7 +279,7 @@ if REDIS_URL:
     CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = os.environ.get("KV_CHANNEL_LAYER_PREFIX", "asgi")
 else:
     # The in-memory layer drops a group message when a channel holds `capacity`
-    # unread ones; watchers drain theirs at once, this is headroom for bursts.
+    # unread ones; each bucket's feed drains its channel at once, this is headroom.
     CHANNEL_LAYERS["default"]["CONFIG"] = {"capacity": 1000}
 
 # --- Dashboard ---

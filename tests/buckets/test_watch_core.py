@@ -11,8 +11,9 @@ from django.db import connections
 from rest_framework.test import APIClient
 
 from buckets import replay, store
+from buckets.fanout import RevisionOrder
 from buckets.names import app_bucket
-from buckets.watch import RevisionOrder, watch_options
+from buckets.watch import watch_options
 from buckets.wildcards import compile_pattern
 from kvsite.errors import InvalidArgument, Unauthenticated
 from kvsite.permissions import ENTRY_READ, ROLE_PERMISSIONS, Principal
@@ -294,3 +295,41 @@ def test_without_the_denial_extension_a_refusal_is_an_error_frame_and_a_44xx_clo
     assert not_found == ({"type": "error", "code": "not_found", "message": "bucket 'nope' not found"}, 4404)
     assert invalid[0]["code"] == "invalid_argument"
     assert invalid[1] == 4400
+
+
+# --- The WebSocket middleware stack -----------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_websocket_stack_puts_session_and_user_in_the_scope_and_passes_send_through() -> None:
+    from channels.db import database_sync_to_async as in_thread
+
+    from kvsite.asgi import websocket_auth_stack
+
+    seen: dict = {}
+
+    async def inner(scope, receive, send) -> None:
+        seen["send"] = send
+        seen["session"] = scope["session"]
+        seen["user"] = await in_thread(lambda: scope["user"].is_authenticated)()
+
+    async def send(message: dict) -> None:
+        pass
+
+    async def receive() -> dict:
+        return {"type": "websocket.connect"}
+
+    scope = {"type": "websocket", "path": "/", "headers": [(b"cookie", b"sessionid=unknown")]}
+
+    async def scenario() -> None:
+        try:
+            await websocket_auth_stack(inner)(scope, receive, send)
+        finally:
+            await in_thread(connections.close_all)()
+
+    asyncio.run(scenario())
+
+    # Frames go straight to the server's send: no session wrapper per message.
+    assert seen["send"] is send
+    assert seen["session"] is not None
+    assert seen["user"] is False
