@@ -49,8 +49,9 @@ serve: install
 	$(BIN)/gunicorn kvsite.asgi:application --worker-class uvicorn.workers.UvicornWorker \
 	  --workers $(WORKERS) --bind $(HOST):$(PORT) --graceful-timeout 10 --log-level info
 
+# Every benchmark in sequence (PostgreSQL + Redis on this machine); rewrites bench/README.md.
 bench: install
-	$(BIN)/python bench/kv_http.py
+	$(BIN)/python bench/report.py
 
 lint: install
 	$(BIN)/ruff check .

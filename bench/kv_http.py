@@ -7,6 +7,8 @@ bucket), and kvsite under each server asked for, in production settings
 It then measures, at the same concurrency and for the same duration each:
 
 * ``GET`` and ``PUT`` of one key through ``/api/v1/kv/buckets/{bucket}/keys/{key}``;
+* ``CAS``: ``PUT`` with ``If-Match`` of the key's current revision, read from the
+  previous response (each wrk connection owns one key, so conflicts are rare);
 * ``GET /health``, a plain ``JsonResponse`` on the same server: the framework ceiling;
 * etcd's ``range`` and ``put`` through its v3 JSON gateway: a dedicated KV store.
 
@@ -20,6 +22,7 @@ and the server packages in the running interpreter (granian only for its rows)::
 
     .venv/bin/python bench/kv_http.py --server gunicorn --workers 4 --duration 15
     .venv/bin/python bench/kv_http.py --server gunicorn:4,gunicorn-gthread:2x4,granian-wsgi:2x4,uvicorn:2
+    .venv/bin/python bench/kv_http.py --server granian-wsgi:2x4 --json results.json   # for bench/report.py
 """
 
 import argparse
@@ -41,7 +44,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -98,6 +101,8 @@ class Result:
     # backends, or etcd) and of wrk: unlike req/s, hardly moved by other load on the machine.
     service_cpu_ms: float
     wrk_cpu_ms: float
+    # 1-minute load average just before the row: figures taken while other work runs are not comparable.
+    load_before: float = 0.0
 
     def bound(self) -> float:
         """Requests/s all CPUs could serve at this CPU cost per request, with nothing else running."""
@@ -120,12 +125,13 @@ class ServerSpec:
 
 @dataclass
 class ServerResults:
-    """The three rows measured against one kvsite server."""
+    """The rows measured against one kvsite server."""
 
     server: str
     get: Result
     put: Result
     bare: Result
+    cas: Result | None = None
 
 
 @dataclass
@@ -383,11 +389,13 @@ def wrk(
     duration: float,
     extra_env: dict[str, str],
     service: Callable[[], list[int]] = list,
+    threads: int | None = None,
 ) -> Result:
     """Run wrk with bench/wrk/kv.lua and parse the JSON line its ``done`` prints.
 
     ``service`` lists the processes whose CPU time the measurement is charged with;
     processes that start during the run (new database connections) are not counted.
+    ``threads`` overrides ``--wrk-threads`` (the CAS mode needs one connection per thread).
     """
     env = {
         **os.environ,
@@ -397,9 +405,10 @@ def wrk(
         **extra_env,
     }
     command = [
-        "wrk", "--threads", str(args.wrk_threads), "--connections", str(args.connections),
+        "wrk", "--threads", str(threads or args.wrk_threads), "--connections", str(args.connections),
         "--duration", f"{duration:g}s", "--timeout", "10s", "--script", str(WRK_SCRIPT), url,
     ]  # fmt: skip
+    load_before = os.getloadavg()[0]
     pids = service()
     service_before, wrk_before = cpu_seconds(pids), children_cpu_seconds()
     completed = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
@@ -418,6 +427,7 @@ def wrk(
         requests=data["requests"],
         service_cpu_ms=1000 * service_cpu / max(data["requests"], 1),
         wrk_cpu_ms=1000 * wrk_cpu / max(data["requests"], 1),
+        load_before=load_before,
     )
 
 
@@ -446,7 +456,26 @@ def measure_server(args: argparse.Namespace, server: ServerSpec, base: str, toke
         bare=wrk(args, f"bare /health ({name})", f"{base}/health", "plain-get", duration=args.duration,
                  extra_env={"KV_BENCH_PATH": "/health"}, service=service),
     )  # fmt: skip
+    if not args.no_cas:
+        results.cas = measure_cas(args, name, put_url, kv, service)
     return results
+
+
+def measure_cas(
+    args: argparse.Namespace, name: str, put_url: str, kv: dict[str, str], service: Callable[[], list[int]]
+) -> Result:
+    """PUT with If-Match of the key's current revision: one wrk thread per connection, one key per thread.
+
+    wrk's ``response()`` hook is per thread, not per connection, so a thread with
+    one connection is what lets each request carry the revision its previous
+    answer returned. Each thread's first PUT is unconditional (it learns the revision).
+    """
+    cas = {**kv, "KV_BENCH_PATH": url_path(put_url)}
+    wrk(args, "warm-up", put_url, "kv-cas", duration=args.warmup, extra_env=cas, threads=args.connections)
+    return wrk(
+        args, f"kvsite CAS update ({name})", put_url, "kv-cas", duration=args.duration,
+        extra_env=cas, service=service, threads=args.connections,
+    )  # fmt: skip
 
 
 def measure_etcd(args: argparse.Namespace, url: str, prefix: str, pid: int) -> tuple[Result, Result]:
@@ -503,6 +532,8 @@ def print_report(args: argparse.Namespace, servers: list[ServerResults], etcd: t
     for results in servers:
         row(results.get, f"/bare {ratio(results.get, results.bare)}, /etcd {ratio(results.get, etcd_get)}")
         row(results.put, f"/etcd {ratio(results.put, etcd_put)}")
+        if results.cas is not None:
+            row(results.cas, "If-Match, own key")
         row(results.bare)
     if etcd_get and etcd_put:
         row(etcd_get)
@@ -517,11 +548,26 @@ def print_report(args: argparse.Namespace, servers: list[ServerResults], etcd: t
             (f"GET >= {TARGET_GET_OF_BARE}x bare", results.get.rps >= TARGET_GET_OF_BARE * results.bare.rps),
             (f"PUT >= {TARGET_PUT_RPS}", results.put.rps >= TARGET_PUT_RPS),
             ("no errors", not (results.get.errors or results.put.errors or results.bare.errors)),
+            ("no CAS conflicts", results.cas is None or not results.cas.errors),
         ]
         verdicts = ", ".join(f"{name}: {'ok' if met else 'MISSED'}" for name, met in checks)
         print(f"{results.server}: {verdicts}")
         all_met = all_met and all(met for _, met in checks)
     return all_met
+
+
+def write_json(
+    path: Path, args: argparse.Namespace, servers: list[ServerResults], etcd: tuple[Result, Result] | None
+) -> None:
+    """Every row as plain data, with the run's settings, for bench/report.py."""
+    document = {
+        "connections": args.connections,
+        "duration": args.duration,
+        "load_before": args.load_before,
+        "servers": [asdict(results) for results in servers],
+        "etcd": [asdict(result) for result in etcd] if etcd else None,
+    }
+    path.write_text(json.dumps(document, indent=2))
 
 
 # --- Main ----------------------------------------------------------------------------------
@@ -555,6 +601,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--env", action="append", default=[], metavar="NAME=VALUE", help="extra server environment, repeatable"
     )
     parser.add_argument("--no-etcd", action="store_true", help="skip the etcd rows")
+    parser.add_argument("--no-cas", action="store_true", help="skip the CAS-update row")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON (bench/report.py reads it)")
     parser.add_argument("--keep-logs", action="store_true", help="keep the server and etcd logs")
     args = parser.parse_args(argv)
     args.servers = [parse_server(parser, args, spec.strip()) for spec in args.server.split(",") if spec.strip()]
@@ -616,7 +664,10 @@ def main(argv: list[str] | None = None) -> int:
                 prefix = etcd_gateway(url)
                 seed_etcd(url, prefix, value)
                 etcd = measure_etcd(args, url, prefix, pid)
-        return 0 if print_report(args, servers, etcd) else 1
+        met = print_report(args, servers, etcd)
+        if args.json:
+            write_json(Path(args.json), args, servers, etcd)
+        return 0 if met else 1
 
 
 if __name__ == "__main__":

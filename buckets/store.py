@@ -204,7 +204,9 @@ def _pipelined() -> Iterator[bool]:
     if connection.vendor != "postgresql":
         yield False
         return
-    with connection.connection.pipeline():
+    # psycopg raises its own errors where the pipeline ends (a connection lost at the
+    # commit, say): Django's wrapper turns them into django.db errors like any other.
+    with connection.wrap_database_errors, connection.connection.pipeline():
         yield True
 
 

@@ -130,13 +130,13 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     return None
 
 
-def _wants_json(request: HttpRequest) -> bool:
+def wants_json(request: HttpRequest) -> bool:
     """API paths answer in JSON; everything else is the dashboard, which renders HTML pages."""
     return request.path.startswith(("/api/", "/kv/"))
 
 
 def json_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    if not _wants_json(request):
+    if not wants_json(request):
         return render(request, "dashboard/404.html", status=404)
     return JsonResponse(error_body("not found", "not_found"), status=404)
 
@@ -150,13 +150,13 @@ def json_bad_request(request: HttpRequest, exception: Exception | None = None) -
 
 
 def json_permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    if not _wants_json(request):
+    if not wants_json(request):
         return render(request, "dashboard/403.html", status=403)
     return JsonResponse(error_body("permission denied", "permission_denied"), status=403)
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     """CSRF_FAILURE_VIEW: API clients get the JSON error, the dashboard its 403 page."""
-    if not _wants_json(request):
+    if not wants_json(request):
         return render(request, "dashboard/403.html", status=403)
     return JsonResponse(error_body(f"CSRF verification failed: {reason}", "permission_denied"), status=403)

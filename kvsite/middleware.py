@@ -2,27 +2,45 @@
 
 import logging
 import re
+import time
 import uuid
 
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, connections
 from django.http import HttpRequest, JsonResponse
 
-from kvsite.errors import error_body
+from kvsite.errors import error_body, wants_json
+from kvsite.request_log import access_log_emit, request_id_var
 
 logger = logging.getLogger("kvsite.api")
+
+
+def database_unavailable_errors() -> tuple[type[Exception], ...]:
+    """Django's connection errors and the drivers' own.
+
+    A driver's error reaches a view unwrapped where the core talks to the driver
+    directly: leaving psycopg's pipeline mode (``buckets.store._pipelined``) raises
+    psycopg's ``OperationalError`` when the server went away just after the commit.
+    """
+    drivers = {connections[alias].Database for alias in connections}
+    return (
+        OperationalError,
+        InterfaceError,
+        *(error for driver in drivers for error in (driver.OperationalError, driver.InterfaceError)),
+    )
 
 
 class ApiJsonErrorsMiddleware:
     def __init__(self, get_response) -> None:
         self.get_response = get_response
+        self.unavailable = database_unavailable_errors()
 
     def __call__(self, request: HttpRequest):
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> JsonResponse | None:
-        if not request.path.startswith("/api/"):
+        if not wants_json(request):
             return None
-        if isinstance(exception, (OperationalError, InterfaceError)):
+        if isinstance(exception, self.unavailable):
             # The driver's first line says why (refused, too many clients...); it carries no values.
             reason = (str(exception).strip().splitlines() or [""])[0][:200]
             logger.warning("database unavailable: %s: %s", type(exception).__name__, reason)
@@ -32,10 +50,12 @@ class ApiJsonErrorsMiddleware:
 
 
 class RequestIdMiddleware:
-    """Gives every request an id (``request.request_id``) and echoes it as ``X-Request-Id``.
+    """Gives every request an id (``request.request_id``), echoes it as ``X-Request-Id``, logs the request.
 
     A caller's own id is kept when it is short and plain, so it can be followed
     through proxies; anything else is replaced, as it ends up in logs and audit rows.
+    The id is also in ``request_id_var`` while the request runs, so every log record
+    gets it; the access line (``kvsite.request_log``) is written once the response exists.
     """
 
     header = "X-Request-Id"
@@ -45,8 +65,15 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest):
-        supplied = request.headers.get(self.header, "")
-        request.request_id = supplied if self._valid.match(supplied) else uuid.uuid4().hex
-        response = self.get_response(request)
-        response[self.header] = request.request_id
+        started = time.perf_counter()
+        # META, not request.headers: building the headers mapping costs more than the rest.
+        supplied = request.META.get("HTTP_X_REQUEST_ID", "")
+        request_id = request.request_id = supplied if self._valid.fullmatch(supplied) else uuid.uuid4().hex
+        context = request_id_var.set(request_id)
+        try:
+            response = self.get_response(request)
+            response[self.header] = request_id
+            access_log_emit(request=request, response=response, started=started)
+        finally:
+            request_id_var.reset(context)
         return response

@@ -236,13 +236,35 @@ KV_CONFIG_HISTORY = int(os.environ.get("KV_CONFIG_HISTORY", "20"))
 KV_API_KEY_CACHE_SECONDS = float(os.environ.get("KV_API_KEY_CACHE_SECONDS", "5"))
 
 # --- Logging ------------------------------------------------------------------------
+# One line per record on stderr: JSON in the production profile (or KV_LOG_FORMAT=json),
+# readable text in development (KV_LOG_FORMAT=text forces it). Every record carries the
+# request id and passes the redaction filter (no bearer token, API key or secret value).
+# kvsite.access writes one line per request at INFO: DJANGO_LOG_LEVEL=WARNING turns it off.
+KV_LOG_FORMAT = os.environ.get("KV_LOG_FORMAT", "") or ("text" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"redact": {"()": "kvsite.request_log.RedactingFilter"}},
+    "formatters": {
+        "json": {"()": "kvsite.request_log.JsonFormatter"},
+        "text": {"()": "kvsite.request_log.TextFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if KV_LOG_FORMAT == "json" else "text",
+            "filters": ["redact"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "loggers": {
+        # Django's own handlers on these (debug console, mail_admins, runserver) would write
+        # records before the redaction filter sees them: everything goes through "console".
+        "django": {"handlers": [], "level": "INFO"},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # 4xx answers are the access line's business; django.request only adds its 5xx tracebacks.
+        "django.request": {"level": "ERROR"},
+    },
 }
 
 # --- Secrets ---

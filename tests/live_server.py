@@ -71,7 +71,7 @@ def redis_available(url: str) -> bool:
         client.close()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -106,13 +106,11 @@ class AsgiServer:
             self.log_path.unlink()
 
 
-def start_asgi_server(
-    *, env: Mapping[str, str] | None = None, redis_url: str | None = None, timeout: float = 30
-) -> AsgiServer:
-    """Start uvicorn on a free port against the test database; return once ``/health`` answers.
+def server_environment(*, env: Mapping[str, str] | None = None, redis_url: str | None = None) -> dict[str, str]:
+    """The environment of a server process (or a management command) on the test database.
 
-    ``redis_url`` switches the server to the Redis channel layer and cache, with
-    this run's channel prefix; ``env`` adds or overrides variables (``KV_WATCH_*``...).
+    ``redis_url`` switches to the Redis channel layer and cache, with this run's
+    channel prefix; ``env`` adds or overrides variables (``DATABASE_URL``, ``KV_WATCH_*``...).
     """
     inherited = {
         name: value
@@ -132,8 +130,35 @@ def start_asgi_server(
         server_env["REDIS_URL"] = redis_url
         server_env["KV_CHANNEL_LAYER_PREFIX"] = RUN_CHANNEL_PREFIX
     server_env.update(env or {})
+    return server_env
+
+
+def manage(*arguments: str, env: Mapping[str, str] | None = None, timeout: float = 120) -> str:
+    """Run ``manage.py`` in a process of its own with ``server_environment(env=env)``; return its stdout."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", *arguments],
+        cwd=REPO,
+        env=server_environment(env=env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"manage.py {' '.join(arguments)} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+def start_asgi_server(
+    *, env: Mapping[str, str] | None = None, redis_url: str | None = None, timeout: float = 30
+) -> AsgiServer:
+    """Start uvicorn on a free port against the test database; return once ``/health`` answers.
+
+    Takes ``server_environment``'s options: ``env={"DATABASE_URL": ...}`` points it at another database.
+    """
+    server_env = server_environment(env=env, redis_url=redis_url)
     for _attempt in range(3):
-        port = _free_port()
+        port = free_port()
         log_file = tempfile.NamedTemporaryFile(prefix="kvsite-uvicorn-", suffix=".log", delete=False)  # noqa: SIM115
         command = [sys.executable, "-m", "uvicorn", "kvsite.asgi:application", "--host", "127.0.0.1"]
         command += ["--port", str(port), "--lifespan", "off", "--log-level", "warning"]

@@ -1,17 +1,25 @@
--- wrk script for bench/kv_http.py: builds each request and prints one JSON summary line.
+-- wrk script for bench/kv_http.py and bench/listing.py: builds each request and prints one JSON summary line.
 --
 -- The request shape comes from the environment, so one script serves every row:
---   KV_BENCH_MODE   kv-get | kv-put | plain-get | etcd-get | etcd-put
---   KV_BENCH_PATH   request path (kv-get, kv-put: up to the key; others: the full path)
+--   KV_BENCH_MODE   kv-get | kv-put | kv-cas | kv-list | plain-get | etcd-get | etcd-put
+--   KV_BENCH_PATH   request path (kv-put, kv-cas: up to the key; others: the full path)
 --   KV_BENCH_TOKEN  bearer token for the kvsite API
 --   KV_BENCH_KEYS   how many distinct keys the writes cycle through
 --   KV_BENCH_VALUE  the value written by the PUT modes
+-- kv-cas: PUT with If-Match of the revision the previous answer returned, to a key of the
+--   thread's own (cas-<thread>); run one connection per thread (wrk's response() is per thread).
+-- kv-list: GET KV_BENCH_PATH?<KV_BENCH_QUERY>, "{n}" in it replaced by a random integer in
+--   [0, KV_BENCH_RANGE); with KV_BENCH_CURSOR (same "{n}"), "&cursor=" and that key, encoded
+--   as the API's cursors are (URL-safe base64 without padding).
 
 local mode = os.getenv("KV_BENCH_MODE") or "plain-get"
 local path = os.getenv("KV_BENCH_PATH") or "/"
 local token = os.getenv("KV_BENCH_TOKEN") or ""
 local key_count = tonumber(os.getenv("KV_BENCH_KEYS") or "1000")
 local value = os.getenv("KV_BENCH_VALUE") or "value"
+local list_query = os.getenv("KV_BENCH_QUERY") or ""
+local list_range = tonumber(os.getenv("KV_BENCH_RANGE") or "1")
+local list_cursor = os.getenv("KV_BENCH_CURSOR")
 
 local b64chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
@@ -58,6 +66,13 @@ local function prebuilt(method, headers, body)
   end
 end
 
+-- The key the current thread's CAS requests update, and its last known revision.
+local cas_revision = nil
+
+local function cursor_for(key)
+  return (base64(key):gsub("%+", "-"):gsub("/", "_"):gsub("=", ""))
+end
+
 local builders = {
   ["plain-get"] = function()
     return prebuilt("GET", {}, nil)
@@ -69,6 +84,34 @@ local builders = {
     local headers = { ["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/octet-stream" }
     return function()
       return wrk.format("PUT", path .. next_key(), headers, value)
+    end
+  end,
+  ["kv-cas"] = function()
+    local key = string.format("cas-%03d", thread_id or 0)
+    local auth = "Bearer " .. token
+    return function()
+      local headers = { ["Authorization"] = auth, ["Content-Type"] = "application/octet-stream" }
+      if cas_revision then
+        headers["If-Match"] = cas_revision
+      end
+      return wrk.format("PUT", path .. key, headers, value)
+    end
+  end,
+  ["kv-list"] = function()
+    -- Prebuilt, so the load generator spends nothing per request on encoding.
+    math.randomseed(os.time() * 1000 + (thread_id or 0))
+    local headers = { ["Authorization"] = "Bearer " .. token }
+    local requests = {}
+    for i = 1, 2000 do
+      local n = tostring(math.random(0, list_range - 1))
+      local query = list_query:gsub("{n}", n)
+      if list_cursor then
+        query = query .. "&cursor=" .. cursor_for((list_cursor:gsub("{n}", n)))
+      end
+      requests[i] = wrk.format("GET", path .. "?" .. query, headers, nil)
+    end
+    return function()
+      return requests[math.random(1, #requests)]
     end
   end,
   ["etcd-get"] = function()
@@ -91,6 +134,17 @@ local builders = {
 
 function init(args)
   request = builders[mode]()
+end
+
+if mode == "kv-cas" then
+  -- Defined for this mode only: wrk reads every response body when the hook exists.
+  function response(status, headers, body)
+    -- 200 {"revision": N}; a 412 carries current_revision, to recover from.
+    local revision = body:match('"revision"%s*:%s*(%d+)') or body:match('"current_revision"%s*:%s*(%d+)')
+    if revision then
+      cas_revision = revision
+    end
+  end
 end
 
 function done(summary, latency, requests)

@@ -1,18 +1,28 @@
-"""Faults with real processes: a server killed with SIGKILL in the middle of a stream of writes."""
+"""Faults with real processes: a server killed mid-stream, Redis down, PostgreSQL restarted under load."""
 
 import asyncio
+import base64
+import itertools
+import json
 import os
 import signal
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 import httpx
 import pytest
+from django.db import connection
 from django.db.models import Sum
 
 from buckets import store
 from buckets.models import Entry
 from buckets.names import app_bucket
 from kvsite.apikeys import apikey_create
-from tests.live_server import asgi_server_factory  # noqa: F401  (pytest fixture)
+from kvsite.middleware import ApiJsonErrorsMiddleware
+from tests.live_server import asgi_server_factory, free_port, manage  # noqa: F401  (pytest fixture)
+from tests.postgres_cluster import PostgresCluster, postgres_cluster  # noqa: F401  (pytest fixture)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 
@@ -81,14 +91,6 @@ def test_sigkill_mid_stream_loses_no_acknowledged_write_and_leaves_consistent_da
     assert response.json() == {"revision": bucket.last_revision + 1}
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_redis_down_writes_and_reads_still_succeed_and_watchers_miss_nothing(
     asgi_server_factory,  # noqa: F811
     tmp_path,
@@ -102,7 +104,7 @@ def test_redis_down_writes_and_reads_still_succeed_and_watchers_miss_nothing(
 
     if shutil.which("redis-server") is None:
         pytest.skip("needs redis-server")
-    port = _free_port()
+    port = free_port()
     redis_command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
     redis_process = subprocess.Popen([*redis_command, "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
     time.sleep(0.5)
@@ -145,3 +147,140 @@ def test_redis_down_writes_and_reads_still_succeed_and_watchers_miss_nothing(
     # Either every change arrived (the gap was read from the database), or the
     # watcher was closed with a code that tells it to resume with ?since=.
     assert received == [1, 2] or close_code in (1011, 4008, 1012), (received, close_code)
+
+
+@dataclass
+class Answer:
+    method: str
+    sent_in: str  # the phase the request was sent in
+    answered_in: str
+    status: int
+    content_type: str
+    body: bytes
+
+    @property
+    def unavailable_json(self) -> bool:
+        """A 503 ``{"error": ..., "code": "unavailable"}`` in JSON (never HTML or a traceback)."""
+        if self.status != 503 or not self.content_type.startswith("application/json"):
+            return False
+        body = json.loads(self.body)
+        return body.get("code") == "unavailable" and isinstance(body.get("error"), str)
+
+
+@dataclass
+class OutageDrill:
+    """Writers that PUT a new key and GET back the last one acknowledged, while the test moves PostgreSQL."""
+
+    http: httpx.AsyncClient
+    phase: str = "up"
+    answers: list[Answer] = field(default_factory=list)
+    acknowledged: list[tuple[str, int, bytes, str]] = field(default_factory=list)  # key, revision, value, phase
+    numbers: Iterator[int] = field(default_factory=itertools.count)
+
+    async def _request(self, method: str, key: str, **options) -> httpx.Response:
+        sent_in = self.phase
+        response = await self.http.request(method, f"/api/v1/kv/buckets/outage/keys/{key}", **options)
+        content_type = response.headers.get("content-type", "")
+        answer = Answer(method, sent_in, self.phase, response.status_code, content_type, response.content)
+        self.answers.append(answer)
+        return response
+
+    async def writer(self) -> None:
+        while self.phase != "done":
+            number = next(self.numbers)
+            key, value, sent_in = f"k{number}", f"value-{number}".encode(), self.phase
+            response = await self._request("PUT", key, content=value)
+            if response.status_code == 200:
+                self.acknowledged.append((key, response.json()["revision"], value, sent_in))
+            if self.acknowledged:
+                await self._request("GET", self.acknowledged[-1][0])
+
+    def within(self, phase: str) -> list[Answer]:
+        """The answers to requests sent and answered in ``phase``."""
+        return [answer for answer in self.answers if answer.sent_in == answer.answered_in == phase]
+
+    def acknowledged_in(self, phase: str) -> int:
+        return sum(1 for *_, sent_in in self.acknowledged if sent_in == phase)
+
+    async def wait_for(self, condition: Callable[[], bool], *, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                seen = Counter((answer.sent_in, answer.answered_in, answer.status) for answer in self.answers)
+                pytest.fail(f"{what}: not within {timeout} s (answers by phase sent, answered, status: {dict(seen)})")
+            await asyncio.sleep(0.05)
+
+
+@pytest.mark.postgres
+def test_postgres_restarted_under_load_answers_503_json_then_recovers_without_a_server_restart(
+    postgres_only,
+    postgres_cluster: PostgresCluster,  # noqa: F811
+    asgi_server_factory,  # noqa: F811
+) -> None:
+    # Given a server on a PostgreSQL cluster of this test's own (the shared one stays up), whose
+    # requests wait at most 2 s for a database connection (KV_DB_POOL_TIMEOUT, 5 by default).
+    database_url = postgres_cluster.create_kvsite_database()
+    env = {"DATABASE_URL": database_url}
+    token = manage("createapikey", "outage", "--role", "admin", env=env).strip().splitlines()[-1]
+    server = asgi_server_factory(env={**env, "KV_DB_POOL_TIMEOUT": "2"})
+    pid = server.process.pid
+    headers = {"Authorization": f"Bearer {token}"}
+
+    async def scenario() -> tuple[OutageDrill, httpx.Response, httpx.Response, list[httpx.Response]]:
+        async with httpx.AsyncClient(base_url=server.http_url, headers=headers, timeout=30) as http:
+            assert (await http.post("/api/v1/kv/buckets", json={"name": "outage"})).status_code == 201
+            drill = OutageDrill(http)
+            writers = [asyncio.create_task(drill.writer()) for _ in range(4)]
+            # When the cluster stops (immediate: connections cut, like a crash) in a stream of writes...
+            await drill.wait_for(lambda: len(drill.acknowledged) >= 40, timeout=30, what="40 writes before the stop")
+            drill.phase = "stopping"
+            await asyncio.to_thread(postgres_cluster.stop, "immediate")
+            drill.phase = "down"
+            ready_down = await http.get("/ready")
+            both = {"PUT", "GET"}
+            await drill.wait_for(
+                lambda: {answer.method for answer in drill.within("down")} == both,
+                timeout=30,
+                what="a PUT and a GET answered while down",
+            )
+            # ...and starts again, with the same server process still running.
+            drill.phase = "starting"
+            await asyncio.to_thread(postgres_cluster.start)
+            drill.phase = "back"
+            await drill.wait_for(lambda: drill.acknowledged_in("back") >= 30, timeout=30, what="30 writes after")
+            ready_back = await http.get("/ready")
+            drill.phase = "done"
+            await asyncio.gather(*writers)
+            reads = [await http.get(f"/api/v1/kv/buckets/outage/keys/{key}") for key, *_ in drill.acknowledged]
+        return drill, ready_down, ready_back, reads
+
+    drill, ready_down, ready_back, reads = asyncio.run(scenario())
+
+    # Then every answer was a success or a JSON 503 "unavailable": no 500, no HTML, no traceback.
+    wrong = [answer for answer in drill.answers if answer.status != 200 and not answer.unavailable_json]
+    assert wrong == [], "\n".join(line for line in server.log().splitlines() if "kvsite.access" not in line)[-8000:]
+    # While the database was down nothing succeeded, and /ready said so.
+    assert {answer.status for answer in drill.within("down")} == {503}
+    assert ready_down.status_code == 503 and ready_down.json() == {"status": "unavailable", "database": "down"}
+    # Once it was back, the same server process served again without a restart...
+    assert server.process.poll() is None and server.process.pid == pid
+    assert ready_back.status_code == 200
+    assert {answer.status for answer in drill.within("back")} == {200}
+    # ...and every acknowledged write, from before and after the outage, reads back exactly.
+    for (key, revision, value, _), read in zip(drill.acknowledged, reads, strict=True):
+        assert read.status_code == 200, read.text
+        body = read.json()
+        assert (body["key"], body["revision"], base64.b64decode(body["value"])) == (key, revision, value)
+    revisions = [revision for _, revision, _, _ in drill.acknowledged]
+    assert len(set(revisions)) == len(revisions)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/kv/buckets/b/keys/k", "/kv/items/k"])
+def test_a_driver_connection_error_that_escaped_django_is_a_503_json(rf, path: str) -> None:
+    # Leaving psycopg's pipeline mode after a commit raises the driver's own error, unwrapped by Django.
+    error = connection.Database.OperationalError("the connection is lost")
+
+    response = ApiJsonErrorsMiddleware(lambda request: None).process_exception(rf.put(path), error)
+
+    assert response.status_code == 503
+    assert json.loads(response.content) == {"error": "database unavailable", "code": "unavailable"}
