@@ -12,8 +12,6 @@ layer adds and strips the prefix.
 
 import base64
 import binascii
-import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,11 +23,14 @@ from buckets import clock
 from buckets.events import bucket_group, change_event, publish_on_commit
 from buckets.exceptions import (
     BucketExists,
+    BucketFull,
     BucketNotFound,
     KeyExists,
+    KeyLimitReached,
     KeyNotFound,
     RevisionMismatch,
     RevisionNotFound,
+    ValueTooBig,
 )
 from buckets.keys import KEY_FORMATS, NATS_KEYS, TEXT_KEYS, validate_key
 from buckets.models import Bucket, Entry
@@ -191,23 +192,108 @@ def _locked_bucket(cursor, name: str) -> Bucket:
 # --- Writes ---------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _pipelined() -> Iterator[bool]:
-    """On PostgreSQL, queue statements and send them together (psycopg pipeline mode).
+@dataclass(frozen=True)
+class _Written:
+    bucket_id: int
+    entry_id: int
+    revision: int
+    expires_at: datetime | None
 
-    A write holds its bucket's lock from the first statement to the commit, so every
-    round trip inside that window is time no other writer of the bucket can use: sent
-    one by one, the lock, the read of the kept entries, the deletes, the insert, the
-    counters and the commit cost six. Pipelined, the lock and the read go out together,
-    and the writes together with the commit. Yields whether statements are pipelined.
+
+# kvsite_entry_write (migration 0005): buckets.write_plan's rules as one PostgreSQL function.
+_WRITE_FUNCTION_SQL = "SELECT * FROM kvsite_entry_write(%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+
+
+def _write_in_database(
+    *,
+    bucket_name: str,
+    key: str,
+    operation: str,
+    value: bytes,
+    if_absent: bool,
+    if_revision: int | None,
+    expires_at: datetime | None,
+    now: datetime,
+) -> _Written:
+    """PostgreSQL: the whole write as one statement, and in autocommit one round trip.
+
+    A write holds its bucket's lock until it commits, and every round trip inside that
+    window is time no other writer of the bucket can use: as separate statements, the
+    lock, the read of the kept entries, the deletes, the insert, the counters and the
+    commit cost six, and psycopg's waits on them most of a write's CPU.
     """
-    if connection.vendor != "postgresql":
-        yield False
-        return
-    # psycopg raises its own errors where the pipeline ends (a connection lost at the
-    # commit, say): Django's wrapper turns them into django.db errors like any other.
-    with connection.wrap_database_errors, connection.connection.pipeline():
-        yield True
+    try:
+        validate_key(key, key_format=NATS_KEYS)
+        strict_key_error = None
+    except InvalidArgument as error:
+        strict_key_error = error  # fine for a "text" bucket; the function knows the bucket's format
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _WRITE_FUNCTION_SQL,
+            [bucket_name, key, operation, value, strict_key_error is None, if_absent, if_revision, expires_at, now],
+        )
+        outcome, bucket_id, entry_id, revision, expiry, current_revision, limit = cursor.fetchone()
+    refusals = {
+        "bucket_not_found": lambda: BucketNotFound(public_name(bucket_name)),
+        "invalid_key": lambda: strict_key_error,
+        "value_too_big": lambda: ValueTooBig(len(value), limit),
+        "key_exists": lambda: KeyExists(key, current_revision),
+        "revision_mismatch": lambda: RevisionMismatch(key, if_revision, current_revision),
+        "key_not_found": lambda: KeyNotFound(key),
+        "bucket_full": lambda: BucketFull(limit),
+        "key_limit": lambda: KeyLimitReached(limit),
+    }
+    if outcome != "ok":
+        raise refusals[outcome]()
+    return _Written(bucket_id=bucket_id, entry_id=entry_id, revision=revision, expires_at=expiry)
+
+
+@transaction.atomic
+def _write_in_python(
+    *,
+    bucket_name: str,
+    key: str,
+    operation: str,
+    value: bytes,
+    if_absent: bool,
+    if_revision: int | None,
+    expires_at: datetime | None,
+    now: datetime,
+) -> _Written:
+    """Other databases: read under the bucket lock, plan (``write_plan``), apply."""
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCK_SQL + _for_update(), [bucket_name])
+        bucket = _locked_bucket(cursor, bucket_name)
+        validate_key(key, key_format=bucket.key_format)
+        cursor.execute(_KEPT_SQL, [bucket_name, key])
+        plan = write_plan(
+            bucket=bucket,
+            counters=Counters.of(bucket),
+            key=key,
+            kept=[tuple(row) for row in cursor.fetchall()],
+            operation=operation,
+            size=len(value),
+            now=now,
+            if_absent=if_absent,
+            if_revision=if_revision,
+            expires_at=expires_at,
+        )
+        if plan.removed_ids:
+            placeholders = ", ".join(["%s"] * len(plan.removed_ids))
+            removing = f'DELETE FROM "{_E}" WHERE "id" IN ({placeholders})'  # noqa: S608
+            cursor.execute(removing, plan.removed_ids)
+        if plan.demoted_id is not None:
+            cursor.execute(_DEMOTE_SQL, [False, plan.demoted_id])
+        revision = bucket.last_revision + 1
+        counters = plan.counters
+        cursor.execute(
+            _COUNTERS_SQL, [revision, counters.values_count, counters.bytes_total, counters.live_keys, bucket.pk]
+        )
+        cursor.execute(
+            _INSERT_SQL, [bucket.pk, key, revision, operation, value, len(value), now, plan.expires_at, True]
+        )
+        entry_id = cursor.fetchone()[0]
+    return _Written(bucket_id=bucket.pk, entry_id=entry_id, revision=revision, expires_at=plan.expires_at)
 
 
 def _write(
@@ -220,76 +306,42 @@ def _write(
     if_revision: int | None = None,
     expires_at: datetime | None = None,
 ) -> Entry:
-    # Every key format accepts a subset of the text format: checking it first keeps a
-    # key the database would refuse (a NUL, say) out of the statements sent with the lock.
-    validate_key(key, key_format=TEXT_KEYS)
-    # Cursors first: opening one may run Django's connection health check, which must not
-    # be left queued in the pipeline.
-    with connection.cursor() as cursor, connection.cursor() as kept_rows, _pipelined() as pipelined:
-        with transaction.atomic():
-            cursor.execute(_LOCK_SQL + _for_update(), [bucket_name])
-            # The key's kept entries, newest first (never more than `history` rows): on
-            # PostgreSQL this runs once the lock is held, with a snapshot taken after it.
-            kept_rows.execute(_KEPT_SQL, [bucket_name, key])
-            bucket = _locked_bucket(cursor, bucket_name)
-            validate_key(key, key_format=bucket.key_format)
-            now = clock.now()
-            try:
-                plan = write_plan(
-                    bucket=bucket,
-                    counters=Counters.of(bucket),
-                    key=key,
-                    kept=[tuple(row) for row in kept_rows.fetchall()],
-                    operation=operation,
-                    size=len(value),
-                    now=now,
-                    if_absent=if_absent,
-                    if_revision=if_revision,
-                    expires_at=expires_at,
-                )
-            except (KeyExists, RevisionMismatch):
-                metrics.CAS_CONFLICTS.inc()
-                raise
-            if plan.removed_ids:
-                placeholders = ", ".join(["%s"] * len(plan.removed_ids))
-                removing = f'DELETE FROM "{_E}" WHERE "id" IN ({placeholders})'  # noqa: S608
-                cursor.execute(removing, plan.removed_ids)
-            if plan.demoted_id is not None:
-                cursor.execute(_DEMOTE_SQL, [False, plan.demoted_id])
-            revision = bucket.last_revision + 1
-            counters = plan.counters
-            cursor.execute(
-                _COUNTERS_SQL,
-                [revision, counters.values_count, counters.bytes_total, counters.live_keys, bucket.pk],
-            )
-            # Last, so that its id is the one result still to fetch once the commit is sent
-            # (SQLite cannot commit while a statement has rows left: fetch it there now).
-            kept_rows.execute(
-                _INSERT_SQL,
-                [bucket.pk, key, revision, operation, value, len(value), now, plan.expires_at, True],
-            )
-            entry_id = None if pipelined else kept_rows.fetchone()[0]
-        if entry_id is None:
-            entry_id = kept_rows.fetchone()[0]
+    validate_key(key, key_format=TEXT_KEYS)  # every key format accepts a subset of this one
+    write = _write_in_database if connection.vendor == "postgresql" else _write_in_python
+    now = clock.now()
+    try:
+        written = write(
+            bucket_name=bucket_name,
+            key=key,
+            operation=operation,
+            value=value,
+            if_absent=if_absent,
+            if_revision=if_revision,
+            expires_at=expires_at,
+            now=now,
+        )
+    except (KeyExists, RevisionMismatch):
+        metrics.CAS_CONFLICTS.inc()
+        raise
     entry = Entry(
-        id=entry_id,
-        bucket=bucket,
+        id=written.entry_id,
+        bucket_id=written.bucket_id,
         key=key,
-        revision=revision,
+        revision=written.revision,
         operation=operation,
         value=value,
         size=len(value),
         created_at=now,
-        expires_at=plan.expires_at,
+        expires_at=written.expires_at,
         is_latest=True,
     )
     publish_on_commit(
-        bucket_group(bucket.name),
+        bucket_group(bucket_name),
         change_event(
-            bucket=public_name(bucket.name),
+            bucket=public_name(bucket_name),
             key=key,
             value=value,
-            revision=revision,
+            revision=written.revision,
             operation=operation,
             created_at=now,
         ),
