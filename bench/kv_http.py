@@ -132,6 +132,9 @@ class ServerResults:
     put: Result
     bare: Result
     cas: Result | None = None
+    # /ready: a plain Django view making one database round trip (SELECT 1), the ceiling for
+    # any view that reads the database, as the "bare DRF view reading one row" was.
+    bare_db: Result | None = None
 
 
 @dataclass
@@ -456,6 +459,8 @@ def measure_server(args: argparse.Namespace, server: ServerSpec, base: str, toke
         bare=wrk(args, f"bare /health ({name})", f"{base}/health", "plain-get", duration=args.duration,
                  extra_env={"KV_BENCH_PATH": "/health"}, service=service),
     )  # fmt: skip
+    results.bare_db = wrk(args, f"bare /ready ({name})", f"{base}/ready", "plain-get", duration=args.duration,
+                          extra_env={"KV_BENCH_PATH": "/ready"}, service=service)  # fmt: skip
     if not args.no_cas:
         results.cas = measure_cas(args, name, put_url, kv, service)
     return results
@@ -530,11 +535,17 @@ def print_report(args: argparse.Namespace, servers: list[ServerResults], etcd: t
 
     all_met = True
     for results in servers:
-        row(results.get, f"/bare {ratio(results.get, results.bare)}, /etcd {ratio(results.get, etcd_get)}")
+        row(
+            results.get,
+            f"/bare {ratio(results.get, results.bare)}, /db {ratio(results.get, results.bare_db)}, "
+            f"/etcd {ratio(results.get, etcd_get)}",
+        )
         row(results.put, f"/etcd {ratio(results.put, etcd_put)}")
         if results.cas is not None:
             row(results.cas, "If-Match, own key")
         row(results.bare)
+        if results.bare_db is not None:
+            row(results.bare_db, "one SELECT 1")
     if etcd_get and etcd_put:
         row(etcd_get)
         row(etcd_put)

@@ -120,6 +120,8 @@ def bench_kv_http(args: argparse.Namespace, scratch: Path) -> BenchRun:
     for server in data["servers"]:
         name, get, put, bare, cas = server["server"], server["get"], server["put"], server["bare"], server["cas"]
         of_bare = get["rps"] / bare["rps"] if bare["rps"] else 0.0
+        bare_db = server.get("bare_db")
+        of_bare_db = get["rps"] / bare_db["rps"] if bare_db and bare_db["rps"] else 0.0
 
         def row(
             result: dict, what: str, target: str = "-", met: bool | None = None, name: str = name, note: str = ""
@@ -141,13 +143,15 @@ def bench_kv_http(args: argparse.Namespace, scratch: Path) -> BenchRun:
                 "GET one key",
                 f"≥ {TARGET_GET_RPS:,} req/s and ≥ {TARGET_GET_OF_BARE}x bare",
                 get["rps"] >= TARGET_GET_RPS and of_bare >= TARGET_GET_OF_BARE,
-                note=f", {of_bare:.2f}x bare",
+                note=f", {of_bare:.2f}x bare, {of_bare_db:.2f}x bare+database",
             ),
             row(put, "PUT one key", f"≥ {TARGET_PUT_RPS} req/s", put["rps"] >= TARGET_PUT_RPS),
         ]
         if cas:
             bench.rows.append(row(cas, "CAS update: PUT with If-Match, a key per connection"))
         bench.rows.append(row(bare, "bare `/health` view, the framework's ceiling"))
+        if bare_db:
+            bench.rows.append(row(bare_db, "bare `/ready` view: one database round trip, no auth"))
     for result in data["etcd"] or []:
         bench.rows.append(
             Row(
@@ -353,6 +357,9 @@ def render(args: argparse.Namespace, runs: list[BenchRun], started: datetime, se
         "settings (debug off, Redis channel layer), PostgreSQL. CPU/req: CPU time of the server processes and "
         "their PostgreSQL backends per request, which other load on the machine disturbs far less than req/s "
         "(2 idle CPUs could serve about 2000 / CPU-ms requests a second).",
+        "- The bare views: `/health` returns a constant (no auth, no database); `/ready` makes one database round "
+        'trip (`SELECT 1`). The target "GET ≥ 0.8x bare" is judged against `/health`, as the issue names it; '
+        "no view that reads the database can come near it, so the GET row also gives its ratio to `/ready`.",
         "- CAS update: each wrk connection (one per wrk thread) owns a key and sends `If-Match` with the revision "
         "its previous answer returned; a 412 would count as an error.",
         "- Listing: `tenant.<t>.user.*` and `tenant.<t>.>` each select exactly 100 of the bucket's keys; the page "
