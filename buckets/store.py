@@ -499,10 +499,13 @@ def narrow_keys(
     return rows
 
 
+# The bucket as a scalar subquery, not a join: evaluated once, it gives the index walk its
+# bucket id, which a prepared statement's generic plan for a join would not know (a cursor
+# page then scanned the whole key index: 90 ms instead of 1 on a 1,000,000-key bucket).
 _LIVE_KEYS_SQL = (
-    f'SELECT e."key" FROM "{_E}" e JOIN "{_B}" b ON b."id" = e."bucket_id" '  # noqa: S608
-    'WHERE b."name" = %s AND e."is_latest" = %s AND e."operation" = %s '
-    'AND (e."expires_at" IS NULL OR e."expires_at" > %s)'
+    f'SELECT e."key" FROM "{_E}" e WHERE e."bucket_id" = (SELECT "id" FROM "{_B}" WHERE "name" = %s) '  # noqa: S608
+    # is_latest as a literal, so that even a generic plan may use the partial index of latest entries.
+    'AND e."is_latest" AND e."operation" = %s AND (e."expires_at" IS NULL OR e."expires_at" > %s)'
 )
 
 
@@ -512,7 +515,7 @@ def _live_keys(*, bucket: str, keys: KeyRange, limit: int | None) -> list[str]:
     A listing is the other hot read: through the ORM, building its querysets and
     compiling them cost several times what PostgreSQL spends walking the range.
     """
-    sql, params = [_LIVE_KEYS_SQL], [bucket, True, PUT, clock.now()]
+    sql, params = [_LIVE_KEYS_SQL], [bucket, PUT, clock.now()]
     if keys.exact is not None:
         sql.append('AND e."key" = %s')
         params.append(keys.exact)
