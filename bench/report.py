@@ -334,8 +334,8 @@ def render(args: argparse.Namespace, runs: list[BenchRun], started: datetime, se
         *(f"- {line}" for line in machine()),
         "",
         "**Figures taken while other work runs on the machine are not comparable** with each other or with a "
-        "quiet run: the last column is the 1-minute load average just before each row (2 CPUs: anything above "
-        "about 0.5 means something else was running).",
+        "quiet run: the last column is the 1-minute load average just before each row. It decays slowly, so "
+        "on a quiet machine the run's own earlier rows keep it at 1-6; check the first row's.",
         "",
         "| measurement | figure | p50 | p99 | target | met? | load before |",
         "|---|---|---|---|---|---|---|",
