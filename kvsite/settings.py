@@ -141,6 +141,11 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- Serving ---------------------------------------------------------------------
+# HTTP threads per ASGI worker process when REDIS_URL is set (kvsite/asgi.py); each holds
+# at most one database connection, so keep KV_DB_POOL_SIZE (10) at least this large.
+KV_HTTP_THREADS = int(os.environ.get("KV_HTTP_THREADS", "4"))
+
 # --- Redis: channel layer and cache (unset: in-process, development only) --------
 # The pub/sub layer: a change event is one PUBLISH to its bucket's group, which each
 # server process receives once per bucket (buckets/fanout.py) and hands to its sockets.

@@ -7,6 +7,7 @@ import pytest
 
 from kvsite.apikeys import apikey_create
 from tests.live_server import asgi_server_factory  # noqa: F401  (pytest fixture)
+from tests.settings_probe import boot
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,3 +36,20 @@ def test_ready_is_503_while_the_database_is_unreachable(asgi_server_factory) -> 
     assert httpx.get(server.http_url + "/health").status_code == 200
     ready = httpx.get(server.http_url + "/ready", timeout=30)
     assert ready.status_code == 503 and ready.json()["status"] == "unavailable"
+
+
+@pytest.mark.parametrize(
+    ("env", "handler"),
+    [
+        ({}, "ASGIHandler"),  # development: the in-memory layer needs the server's own loop
+        ({"REDIS_URL": "redis://127.0.0.1:6379/15", "KV_HTTP_THREADS": "3"}, "WSGIMiddleware 3"),
+    ],
+)
+def test_http_runs_on_django_threads_when_redis_carries_the_events(env, handler) -> None:
+    probe = (
+        "from kvsite.asgi import application; http = application.application_mapping['http']; "
+        "print(type(http).__name__, getattr(getattr(http, 'executor', None), '_max_workers', '') or '')"
+    )
+    booted = boot(probe, **env)
+    assert booted.returncode == 0, booted.stderr
+    assert booted.stdout.split("\n")[-2].strip() == handler
