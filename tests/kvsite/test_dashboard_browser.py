@@ -308,6 +308,9 @@ def test_toggle_a_feature_flag_and_follow_other_writers(open_page, server, api):
     assert response.status_code == 200, response.text
     expect(page.get_by_role("switch", name="newCheckout")).to_have_attribute("aria-checked", "false")
     expect(page.locator("#config-live [data-live-revision]")).to_have_text("3")
+    # The editor takes the new revision once the swap settles; editing before then would
+    # (rightly) keep revision 2 and make the save below a conflict.
+    expect(page.locator('#config-editor input[name="revision"]')).to_have_value("3")
     assert_not_reloaded(page)
 
     # The editor refuses invalid JSON before sending it.
