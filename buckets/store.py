@@ -163,7 +163,7 @@ _LATEST_SQL = (
 _LOCK_SQL = f'SELECT {_BUCKET_COLUMNS} FROM "{_B}" WHERE "name" = %s'  # noqa: S608
 _KEPT_SQL = (
     f'SELECT "id", "revision", "operation", "size", "expires_at" FROM "{_E}" '  # noqa: S608
-    f'WHERE "bucket_id" = (SELECT "id" FROM "{_B}" WHERE "name" = %s) AND "key" = %s ORDER BY "revision" DESC'
+    'WHERE "bucket_id" = %s AND "key" = %s ORDER BY "revision" DESC'
 )
 _DEMOTE_SQL = f'UPDATE "{_E}" SET "is_latest" = %s WHERE "id" = %s'  # noqa: S608
 _INSERT_SQL = (
@@ -176,13 +176,10 @@ _COUNTERS_SQL = (
 )
 
 
-def _for_update() -> str:
-    """Locks the selected rows until commit (SQLite: the IMMEDIATE transaction is the lock)."""
-    return " " + connection.ops.for_update_sql() if connection.features.has_select_for_update else ""
-
-
-def _locked_bucket(cursor, name: str) -> Bucket:
-    """The bucket row that ``cursor`` selected with ``_LOCK_SQL``."""
+def _lock_bucket_row(cursor, name: str) -> Bucket:
+    """The bucket row, locked until commit (SQLite: the IMMEDIATE transaction is the lock)."""
+    suffix = " " + connection.ops.for_update_sql() if connection.features.has_select_for_update else ""
+    cursor.execute(_LOCK_SQL + suffix, [name])
     row = cursor.fetchone()
     if row is None:
         raise BucketNotFound(public_name(name))
@@ -233,6 +230,8 @@ def _write_in_database(
             [bucket_name, key, operation, value, strict_key_error is None, if_absent, if_revision, expires_at, now],
         )
         outcome, bucket_id, entry_id, revision, expiry, current_revision, limit = cursor.fetchone()
+    if outcome == "ok":
+        return _Written(bucket_id=bucket_id, entry_id=entry_id, revision=revision, expires_at=expiry)
     refusals = {
         "bucket_not_found": lambda: BucketNotFound(public_name(bucket_name)),
         "invalid_key": lambda: strict_key_error,
@@ -243,9 +242,7 @@ def _write_in_database(
         "bucket_full": lambda: BucketFull(limit),
         "key_limit": lambda: KeyLimitReached(limit),
     }
-    if outcome != "ok":
-        raise refusals[outcome]()
-    return _Written(bucket_id=bucket_id, entry_id=entry_id, revision=revision, expires_at=expiry)
+    raise refusals[outcome]()
 
 
 @transaction.atomic
@@ -262,10 +259,9 @@ def _write_in_python(
 ) -> _Written:
     """Other databases: read under the bucket lock, plan (``write_plan``), apply."""
     with connection.cursor() as cursor:
-        cursor.execute(_LOCK_SQL + _for_update(), [bucket_name])
-        bucket = _locked_bucket(cursor, bucket_name)
+        bucket = _lock_bucket_row(cursor, bucket_name)
         validate_key(key, key_format=bucket.key_format)
-        cursor.execute(_KEPT_SQL, [bucket_name, key])
+        cursor.execute(_KEPT_SQL, [bucket.pk, key])
         plan = write_plan(
             bucket=bucket,
             counters=Counters.of(bucket),

@@ -17,9 +17,9 @@ logger = logging.getLogger("kvsite.api")
 def database_unavailable_errors() -> tuple[type[Exception], ...]:
     """Django's connection errors and the drivers' own.
 
-    A driver's error reaches a view unwrapped where the core talks to the driver
-    directly: leaving psycopg's pipeline mode (``buckets.store._pipelined``) raises
-    psycopg's ``OperationalError`` when the server went away just after the commit.
+    A driver's error reaches a view unwrapped wherever code talks to the driver
+    itself rather than through a Django cursor (psycopg's pool handing out a
+    connection, say), and a lost database is a 503 whichever layer noticed it.
     """
     drivers = {connections[alias].Database for alias in connections}
     return (
