@@ -11,11 +11,12 @@ history. Watchers resuming from before that lose the marker's event, which is
 why it is a threshold (30 minutes, NATS' default) and never immediate.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import QuerySet, Sum
 
 from buckets import clock
 from buckets.models import Bucket, Entry
@@ -58,22 +59,30 @@ def _sweep_batch(*, bucket_id: int, now: datetime, batch_size: int) -> tuple[int
         return removed, len(gone_keys)
 
 
-def sweep_expired(*, batch_size: int = 500) -> SweepReport:
-    """One pass over every bucket with expired entries."""
-    now = clock.now()
+def _sweep_buckets(rows: QuerySet[Entry], batch: Callable[[int], tuple[int, int]]) -> SweepReport:
+    """Run ``batch`` (bucket id -> entries, keys removed) on every bucket holding ``rows`` until it finds nothing."""
     report = SweepReport()
-    bucket_ids = Entry.objects.filter(expires_at__lte=now).values_list("bucket_id", flat=True).distinct()
-    names = dict(Bucket.objects.filter(pk__in=list(bucket_ids)).values_list("pk", "name"))
-    for bucket_id, name in names.items():
+    bucket_ids = list(rows.values_list("bucket_id", flat=True).distinct())
+    for bucket_id, name in Bucket.objects.filter(pk__in=bucket_ids).values_list("pk", "name"):
         while True:
-            entries, keys = _sweep_batch(bucket_id=bucket_id, now=now, batch_size=batch_size)
+            entries, keys = batch(bucket_id)
             if not entries:
                 break
             report.entries_removed += entries
             report.keys_removed += keys
             report.buckets[name] = report.buckets.get(name, 0) + entries
-    metrics.SWEEPS.inc()
     metrics.SWEPT_ENTRIES.inc(report.entries_removed)
+    return report
+
+
+def sweep_expired(*, batch_size: int = 500) -> SweepReport:
+    """One pass over every bucket with expired entries."""
+    now = clock.now()
+    report = _sweep_buckets(
+        Entry.objects.filter(expires_at__lte=now),
+        lambda bucket_id: _sweep_batch(bucket_id=bucket_id, now=now, batch_size=batch_size),
+    )
+    metrics.SWEEPS.inc()
     return report
 
 
@@ -106,22 +115,9 @@ def purge_deletes(*, older_than: timedelta, name_prefix: str = "", batch_size: i
     Every bucket, or those whose internal name starts with ``name_prefix``.
     """
     cutoff = clock.now() - older_than
-    report = SweepReport()
     markers = Entry.objects.filter(
         is_latest=True, operation__in=(DELETE, PURGE), created_at__lte=cutoff, bucket__name__startswith=name_prefix
     )
-    names = dict(
-        Bucket.objects.filter(pk__in=list(markers.values_list("bucket_id", flat=True).distinct())).values_list(
-            "pk", "name"
-        )
+    return _sweep_buckets(
+        markers, lambda bucket_id: _purge_markers_batch(bucket_id=bucket_id, cutoff=cutoff, batch_size=batch_size)
     )
-    for bucket_id, name in names.items():
-        while True:
-            entries, keys = _purge_markers_batch(bucket_id=bucket_id, cutoff=cutoff, batch_size=batch_size)
-            if not entries:
-                break
-            report.entries_removed += entries
-            report.keys_removed += keys
-            report.buckets[name] = report.buckets.get(name, 0) + entries
-    metrics.SWEPT_ENTRIES.inc(report.entries_removed)
-    return report
