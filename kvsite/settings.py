@@ -102,6 +102,8 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend with a health check that asks the socket instead of the server.
+    DATABASES["default"]["ENGINE"] = "kvsite.postgresql"
     # Prepared statements: PostgreSQL plans a statement once per connection instead of
     # on every request, which on the key read/write path is most of its CPU. Set
     # DJANGO_DB_PREPARE_THRESHOLD=off behind a transaction-mode pooler (PgBouncer).
