@@ -1,28 +1,40 @@
-"""Django's PostgreSQL backend, with a persistent connection's health check made free.
+"""Django's PostgreSQL backend, with the health check of an idle connection made free.
 
 Django's ``CONN_HEALTH_CHECKS`` sends ``SELECT 1`` before the first query of every
-request that reuses a connection: on a key read, which is one query, that doubled the
-round trips. A server that restarts, or that ends a backend (idle timeout,
-``pg_terminate_backend``), says so on the socket, which then turns readable while the
-connection is idle. So the check asks the kernel first (one ``poll`` with no timeout)
-and only pings when something is waiting there; a connection with nothing to read is
-used as it is. A silently dropped connection is not seen without a ping, nor was it
-with one (the ping would wait as long as the query): its first query fails with a 503
-and Django closes it at the end of that request.
+request that reuses a persistent connection: on a key read, which is one query, that
+doubled the round trips. Pooled connections (the ASGI server's) got no check at all,
+so each one that PostgreSQL had ended while it sat in the pool failed a request with
+a 503 after a database restart.
+
+A server that restarts, or ends a backend (idle timeout, ``pg_terminate_backend``),
+says so on the socket, which then turns readable while the connection is idle. So
+both checks ask the kernel first (one ``poll`` with no timeout) and ping only when
+something is waiting there. A connection dropped without a word (a network cut) is
+not seen this way, nor was it by the ping, which would wait as long as the query: its
+first query fails with a 503, and the connection is closed after that request.
 """
 
 import select
 
+import psycopg
 from django.db.backends.postgresql import base
 
 
-def _idle_socket_has_news(connection) -> bool:
+def _idle_socket_has_news(connection: psycopg.Connection) -> bool:
     """Whether the server sent anything (a shutdown notice, an EOF) to an idle connection."""
     if connection.closed:
         return True
     poller = select.poll()
     poller.register(connection.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
     return bool(poller.poll(0))
+
+
+def _answers(connection: psycopg.Connection) -> bool:
+    try:
+        connection.execute("SELECT 1")
+    except psycopg.Error:
+        return False
+    return True
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -32,3 +44,16 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if _idle_socket_has_news(self.connection) and not self.is_usable():
             self.close()
         self.health_check_done = True
+
+    def get_new_connection(self, conn_params):
+        connection = super().get_new_connection(conn_params)
+        if not self.pool:
+            return connection
+        # Every connection the pool holds may have been ended while it waited there.
+        for _ in range(self.pool.max_size):
+            if not _idle_socket_has_news(connection) or _answers(connection):
+                return connection
+            connection.close()
+            self.pool.putconn(connection)  # a closed connection is dropped, and the pool opens another
+            connection = super().get_new_connection(conn_params)
+        return connection
