@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.negotiation import DefaultContentNegotiation
 
 from kvsite import errors, health
 from kvsite.audit_api import AuditListApi
@@ -15,8 +16,15 @@ urlpatterns = [
     path("health", health.health, name="health"),
     path("ready", health.ready, name="ready"),
     path("metrics", MetricsApi.as_view(), name="metrics"),
-    path("api/v1/schema", SpectacularAPIView.as_view(), name="schema"),
-    path("api/v1/kv/swagger-ui", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    # The schema comes as YAML or JSON, so it negotiates (the API default answers JSON only).
+    path(
+        "api/v1/schema", SpectacularAPIView.as_view(content_negotiation_class=DefaultContentNegotiation), name="schema"
+    ),
+    path(
+        "api/v1/kv/swagger-ui",
+        SpectacularSwaggerView.as_view(url_name="schema", content_negotiation_class=DefaultContentNegotiation),
+        name="swagger-ui",
+    ),
     path("api/v1/kv/", include("buckets.api.namespace_urls")),
     path("api/v1/", include("buckets.api.config_urls")),
     path("api/v1/", include("secrets_app.api.urls")),

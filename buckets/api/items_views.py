@@ -28,7 +28,7 @@ from buckets.keys import MAX_KEY_BYTES
 from kvsite import ratelimit
 from kvsite.errors import InvalidArgument, NotFound, PermissionDenied, api_exception_handler, error_body
 from kvsite.jsonbody import MAX_DEPTH, JsonNumber, parse_json_exact
-from kvsite.negotiation import ExactJsonRenderer, JsonOnlyNegotiation
+from kvsite.negotiation import ExactJsonRenderer
 from kvsite.permissions import ENTRY_DELETE, ENTRY_READ, ENTRY_WRITE
 
 logger = logging.getLogger("kvsite.api")
@@ -93,7 +93,6 @@ class ItemsApi(APIView):
 
     renderer_classes = [ExactJsonRenderer]
     parser_classes: list = []
-    content_negotiation_class = JsonOnlyNegotiation
     # OPTIONS is a 405 like any method a path does not have (no CORS preflight to answer).
     http_method_names = ["get", "put", "delete", "head"]
 

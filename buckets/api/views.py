@@ -25,7 +25,6 @@ from buckets.names import APP_PREFIX, app_bucket, new_app_bucket, public_name
 from kvsite.audit import Action as AuditAction
 from kvsite.audit import audit_actor_from_request, audit_refusals
 from kvsite.errors import ValueTooLarge
-from kvsite.negotiation import JsonOnlyNegotiation
 from kvsite.permissions import (
     ENTRY_DELETE,
     ENTRY_READ,
@@ -126,8 +125,6 @@ class KeyListApi(APIView):
 
 
 class KeyDetailApi(APIView):
-    content_negotiation_class = JsonOnlyNegotiation
-
     @extend_schema(
         operation_id="kv_key_get",
         parameters=[OpenApiParameter("revision", int, description="Read this kept revision instead of the latest")],
