@@ -12,8 +12,8 @@ class JsonOnlyNegotiation(DefaultContentNegotiation):
     """Every API view answers JSON, whatever ``Accept`` says; bodies are still parsed by Content-Type.
 
     DRF's default parses the Accept header and query string on every request to
-    choose among renderers these views do not have: about a tenth of a key read's
-    CPU, and a 406 for a client that asked for ``text/html`` when JSON was all
+    choose among renderers these views do not have (a few microseconds), and
+    answers a client that asked for ``text/html`` with a 406 when JSON was all
     there ever was. The API default (settings); the OpenAPI schema view, which
     does offer JSON and YAML, keeps DRF's negotiation.
     """

@@ -29,19 +29,22 @@ def _idle_socket_has_news(connection: psycopg.Connection) -> bool:
     return bool(poller.poll(0))
 
 
-def _answers(connection: psycopg.Connection) -> bool:
+def _ended_by_server(connection: psycopg.Connection) -> bool:
+    """Whether an idle connection is gone: the socket says something, and a ping fails."""
+    if not _idle_socket_has_news(connection):
+        return False
     try:
         connection.execute("SELECT 1")
     except psycopg.Error:
-        return False
-    return True
+        return True
+    return False
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
     def close_if_health_check_failed(self) -> None:
         if self.pool or self.connection is None or not self.health_check_enabled or self.health_check_done:
             return
-        if _idle_socket_has_news(self.connection) and not self.is_usable():
+        if _ended_by_server(self.connection):
             self.close()
         self.health_check_done = True
 
@@ -51,7 +54,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
             return connection
         # Every connection the pool holds may have been ended while it waited there.
         for _ in range(self.pool.max_size):
-            if not _idle_socket_has_news(connection) or _answers(connection):
+            if not _ended_by_server(connection):
                 return connection
             connection.close()
             self.pool.putconn(connection)  # a closed connection is dropped, and the pool opens another

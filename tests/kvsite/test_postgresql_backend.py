@@ -64,14 +64,20 @@ def wait_until_told(timeout: float = 5) -> None:
         pytest.fail("the server never told the idle connection it was ended")
 
 
-def test_a_healthy_reused_connection_is_not_pinged_before_the_request_query(monkeypatch) -> None:
+def test_a_reused_healthy_connection_costs_a_request_no_round_trip_beyond_its_query(monkeypatch) -> None:
     first = backend_pid()
     start_of_next_request()
-    pings: list[bool] = []
-    monkeypatch.setattr(connection, "is_usable", lambda: pings.append(True) or True)
+    round_trips: list[str] = []
+    wait = psycopg.Connection.wait
+
+    def counted_wait(self, gen, *args, **kwargs):
+        round_trips.append("sent")
+        return wait(self, gen, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Connection, "wait", counted_wait)
 
     assert backend_pid() == first
-    assert pings == []
+    assert round_trips == ["sent"]
 
 
 def test_a_connection_the_server_ended_is_replaced_before_the_next_request_uses_it() -> None:
