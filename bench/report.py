@@ -90,6 +90,16 @@ def run(name: str, command: list[str], scratch: Path) -> tuple[BenchRun, str]:
     return bench, "".join(lines)
 
 
+def run_for_results(name: str, options: list[str], scratch: Path) -> tuple[BenchRun, dict | None]:
+    """Run ``bench/<name>.py`` with ``options`` and ``--json``; the run and the results it wrote, if any."""
+    out = scratch / f"{name}.json"
+    bench, _ = run(name, [sys.executable, str(HERE / f"{name}.py"), *options, "--json", str(out)], scratch)
+    if not out.exists():
+        bench.failed = f"bench/{name}.py exited with {bench.returncode} and wrote no results"
+        return bench, None
+    return bench, json.loads(out.read_text())
+
+
 def display(command: list[str], scratch: Path) -> list[str]:
     """The command as a reader would type it from the repository root (the scratch folder shown as /tmp)."""
     shown = [".venv/bin/python" if part == sys.executable else part for part in command]
@@ -109,14 +119,11 @@ def rate(value: float, unit: str = "req/s") -> str:
 
 
 def bench_kv_http(args: argparse.Namespace, scratch: Path) -> BenchRun:
-    out = scratch / "kv_http.json"
-    command = [sys.executable, str(HERE / "kv_http.py"), "--server", args.server, "--duration", f"{args.duration:g}"]
-    command += ["--database", f"{args.db_prefix}bench", "--json", str(out)] + ([] if args.etcd else ["--no-etcd"])
-    bench, _ = run("kv_http", command, scratch)
-    if not out.exists():
-        bench.failed = f"bench/kv_http.py exited with {bench.returncode} and wrote no results"
+    options = ["--server", args.server, "--duration", f"{args.duration:g}", "--database", f"{args.db_prefix}bench"]
+    options += [] if args.etcd else ["--no-etcd"]
+    bench, data = run_for_results("kv_http", options, scratch)
+    if data is None:
         return bench
-    data = json.loads(out.read_text())
     for server in data["servers"]:
         name, get, put, bare, cas = server["server"], server["get"], server["put"], server["bare"], server["cas"]
         of_bare = get["rps"] / bare["rps"] if bare["rps"] else 0.0
@@ -166,14 +173,11 @@ def bench_kv_http(args: argparse.Namespace, scratch: Path) -> BenchRun:
 
 
 def bench_listing(args: argparse.Namespace, scratch: Path) -> BenchRun:
-    out = scratch / "listing.json"
-    command = [sys.executable, str(HERE / "listing.py"), "--server", args.server, "--duration", f"{args.duration:g}"]
-    command += ["--keys", str(args.listing_keys), "--database", args.listing_database, "--json", str(out)]
-    bench, _ = run("listing", command, scratch)
-    if not out.exists():
-        bench.failed = f"bench/listing.py exited with {bench.returncode} and wrote no results"
+    options = ["--server", args.server, "--duration", f"{args.duration:g}"]
+    options += ["--keys", str(args.listing_keys), "--database", args.listing_database]
+    bench, data = run_for_results("listing", options, scratch)
+    if data is None:
         return bench
-    data = json.loads(out.read_text())
     for result in data["rows"]:
         prefix = "?filter=" in result["label"]
         errors = f", {result['errors']} errors" if result["errors"] else ""
