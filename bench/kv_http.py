@@ -23,6 +23,11 @@ and the server packages in the running interpreter (granian only for its rows)::
     .venv/bin/python bench/kv_http.py --server gunicorn --workers 4 --duration 15
     .venv/bin/python bench/kv_http.py --server gunicorn:4,gunicorn-gthread:2x4,granian-wsgi:2x4,uvicorn:2
     .venv/bin/python bench/kv_http.py --server granian-wsgi:2x4 --json results.json   # for bench/report.py
+
+Before/after a change in one run: a server spec may name another checkout of kvsite to
+serve from (``git worktree add /tmp/kvsite-before <commit>``); the rows alternate::
+
+    .venv/bin/python bench/kv_http.py --server make-serve:2@/tmp/kvsite-before,make-serve:2 --no-etcd
 """
 
 import argparse
@@ -75,6 +80,11 @@ SERVERS: dict[str, list[str]] = {
         "-m", "uvicorn", "kvsite.asgi:application", "--workers", "{workers}", "--host", "127.0.0.1",
         "--port", "{port}", "--no-access-log", "--log-level", "warning", "--backlog", "2048",
     ],
+    # What `make serve` runs: gunicorn managing uvicorn workers on the ASGI app (with Redis, HTTP via a2wsgi).
+    "make-serve": [
+        "-m", "gunicorn", "kvsite.asgi:application", "--worker-class", "uvicorn.workers.UvicornWorker",
+        "--workers", "{workers}", "--bind", "127.0.0.1:{port}", "--backlog", "2048", "--log-level", "warning",
+    ],
     "granian-wsgi": [
         "-m", "granian", "--interface", "wsgi", "kvsite.wsgi:application", "--workers", "{workers}",
         "--blocking-threads", "{threads}", "--host", "127.0.0.1", "--port", "{port}", "--no-ws",
@@ -117,10 +127,13 @@ class ServerSpec:
     kind: str
     workers: int
     threads: int
+    # Another checkout of kvsite to serve from (before/after rows in one run); empty: this one.
+    checkout: str = ""
 
     def __str__(self) -> str:
         threaded = self.kind in ("gunicorn-gthread", "granian-wsgi")
-        return f"{self.kind} {self.workers}x{self.threads}" if threaded else f"{self.kind} x{self.workers}"
+        name = f"{self.kind} {self.workers}x{self.threads}" if threaded else f"{self.kind} x{self.workers}"
+        return f"{name} @{Path(self.checkout).name}" if self.checkout else name
 
 
 @dataclass
@@ -143,10 +156,12 @@ class Processes:
 
     children: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
 
-    def start(self, name: str, command: list[str], *, env: dict[str, str], log: Path) -> subprocess.Popen:
+    def start(
+        self, name: str, command: list[str], *, env: dict[str, str], log: Path, cwd: Path = REPO
+    ) -> subprocess.Popen:
         with log.open("wb") as output:
             process = subprocess.Popen(
-                command, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+                command, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
             )
         self.children.append((name, process))
         return process
@@ -370,8 +385,8 @@ def running_server(
     port = free_port()
     fill = {"workers": str(server.workers), "threads": str(server.threads), "port": str(port)}
     command = [sys.executable, *(part.format(**fill) for part in SERVERS[server.kind])]
-    log = workdir / f"{server.kind}-{server.workers}x{server.threads}.log"
-    process = processes.start(server, command, env=env, log=log)
+    log = workdir / f"{server.kind}-{server.workers}x{server.threads}-{free_port()}.log"
+    process = processes.start(server, command, env=env, log=log, cwd=Path(server.checkout or REPO))
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(f"{base}/health", process, log)
@@ -627,13 +642,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def parse_server(parser: argparse.ArgumentParser, args: argparse.Namespace, spec: str) -> ServerSpec:
-    """``kind[:workers[xthreads]]``, defaulting to --workers and --threads."""
-    match = re.fullmatch(r"([a-z-]+)(?::(\d+)(?:x(\d+))?)?", spec)
+    """``kind[:workers[xthreads]][@checkout]``, defaulting to --workers and --threads and this checkout."""
+    match = re.fullmatch(r"([a-z-]+)(?::(\d+)(?:x(\d+))?)?(?:@(.+))?", spec)
     if match is None or match[1] not in SERVERS:
         parser.error(
             f"unknown server {spec!r}; choose from {', '.join(SERVERS)}, optionally :WORKERS or :WORKERSxTHREADS"
         )
-    return ServerSpec(kind=match[1], workers=int(match[2] or args.workers), threads=int(match[3] or args.threads))
+    checkout = match[4] or ""
+    if checkout and not (Path(checkout) / "manage.py").is_file():
+        parser.error(f"{checkout} is not a kvsite checkout (no manage.py)")
+    return ServerSpec(
+        kind=match[1], workers=int(match[2] or args.workers), threads=int(match[3] or args.threads), checkout=checkout
+    )
 
 
 @contextlib.contextmanager

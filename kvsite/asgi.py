@@ -14,6 +14,7 @@ from channels.auth import AuthMiddleware  # noqa: E402  (needs the app registry)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.sessions import CookieMiddleware, InstanceSessionWrapper, SessionMiddleware  # noqa: E402
 
+from kvsite.http.bodies import AsgiBodyGuard  # noqa: E402
 from kvsite.routing import websocket_urlpatterns  # noqa: E402
 from kvsite.websocket_origin import browser_origin_validator  # noqa: E402
 
@@ -58,7 +59,8 @@ def http_application():
 
 application = ProtocolTypeRouter(
     {
-        "http": http_application(),
+        # Every request body is read whole and checked before Django sees the request.
+        "http": AsgiBodyGuard(http_application()),
         "websocket": browser_origin_validator(websocket_auth_stack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -31,6 +31,12 @@ class InvalidArgument(DomainError):
     status, code = 400, "invalid_argument"
 
 
+class LengthRequired(DomainError):
+    """A chunked body the server in front of kvsite gives no way to read to its end."""
+
+    status, code = 411, "length_required"
+
+
 class Unauthenticated(DomainError):
     status, code = 401, "unauthenticated"
 
@@ -89,6 +95,27 @@ _DRF_CODES = {
 
 def error_body(message: str, code: str, **details: object) -> dict:
     return {"error": message, "code": code, **details}
+
+
+# The items API (/kv/...) wraps every answer, errors included, in this envelope.
+ITEMS_PATH_PREFIX = "/kv/"
+
+
+def items_envelope(request_id: str, *, data: object = None, error: dict | None = None) -> dict:
+    return {"requestId": request_id, "data": data, "error": error}
+
+
+def error_response(request: HttpRequest, exc: DomainError) -> JsonResponse:
+    """A domain error answered before any view ran (by middleware), in the error shape of the path's dialect."""
+    if request.path.startswith(ITEMS_PATH_PREFIX):
+        request_id = getattr(request, "request_id", "")
+        body = items_envelope(request_id, error={"code": exc.code, "message": exc.message, **exc.details})
+    else:
+        body = error_body(exc.message, exc.code, **exc.details)
+    response = JsonResponse(body, status=exc.status, json_dumps_params={"separators": (",", ":")})
+    # Answered before CommonMiddleware, which would otherwise add it (no chunked error bodies).
+    response["Content-Length"] = str(len(response.content))
+    return response
 
 
 def _validation_message(detail: object) -> str:

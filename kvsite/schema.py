@@ -17,3 +17,35 @@ class StaffSessionAuthenticationScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "apiKey", "in": "cookie", "name": "sessionid", "description": "Staff session (CSRF on writes)"}
+
+
+# What the request body contract (kvsite/http/bodies.py, kvsite/jsonbody.py) can answer
+# for any operation that takes a body, before its own view runs.
+BODY_CONTRACT_RESPONSES = {
+    "400": "Malformed body: not JSON where JSON is due, or shorter than its Content-Length",
+    "411": "A chunked body the server in front of kvsite cannot read: send Content-Length",
+    "413": "Body over this operation's cap",
+    "415": "Content-Type is not JSON (application/json or application/*+json)",
+}
+
+
+def body_contract_responses(result: dict, generator, request, public) -> dict:
+    """POSTPROCESSING_HOOKS entry: every operation with a request body documents the body contract's errors."""
+    for path, operations in result.get("paths", {}).items():
+        error = "ItemsError" if path.startswith("/kv/") else "ErrorOutput"
+        for operation in operations.values():
+            body = operation.get("requestBody") if isinstance(operation, dict) else None
+            if not body:
+                continue
+            raw = "*/*" in body.get("content", {})
+            for status, description in BODY_CONTRACT_RESPONSES.items():
+                if status == "415" and raw:
+                    continue  # takes any bytes
+                operation["responses"].setdefault(
+                    status,
+                    {
+                        "description": description,
+                        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{error}"}}},
+                    },
+                )
+    return result

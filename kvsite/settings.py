@@ -229,6 +229,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "kvsite.schema.body_contract_responses",
+    ],
 }
 
 # --- KV limits --------------------------------------------------------------------
@@ -290,6 +294,9 @@ KV_MASTER_KEYS = master_keys_configure(
 )
 # Request ids first, so every later layer (logs, audit rows) can use request.request_id.
 MIDDLEWARE.insert(0, "kvsite.middleware.RequestIdMiddleware")
+# Then the requests whose body the server-boundary guard refused (kvsite/http/bodies.py)
+# are answered, before any other layer reads a body that is not there.
+MIDDLEWARE.insert(1, "kvsite.http.bodies.RequestBodyMiddleware")
 
 # --- Watch ---
 # Live watch over WebSocket (buckets/watch.py). Idle connections get a {"type": "ping"}

@@ -1,8 +1,13 @@
-"""WSGI entry point, for serving the HTTP API from sync workers (gunicorn)."""
+"""WSGI entry point, for serving the HTTP API from WSGI servers (granian, gunicorn)."""
 
 import os
 
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kvsite.settings")
-application = get_wsgi_application()
+django_wsgi_app = get_wsgi_application()
+
+from kvsite.http.bodies import WsgiBodyGuard  # noqa: E402  (needs the app registry)
+
+# Every request body is read whole and checked before Django sees the request.
+application = WsgiBodyGuard(django_wsgi_app)

@@ -1,4 +1,12 @@
-"""Real ASGI servers for end-to-end tests: ``uvicorn kvsite.asgi:application`` on the test database.
+"""Real servers for end-to-end tests, on the test database, on each path users serve kvsite by.
+
+``serving`` picks the path (``SERVING_PATHS``):
+
+- ``"development"``: ``uvicorn kvsite.asgi:application``, debug on, no Redis (``make run``);
+- ``"production"``: what ``make serve`` runs, gunicorn managing uvicorn workers on
+  ``kvsite.asgi:application`` with debug off and Redis, so HTTP goes through a2wsgi;
+- ``"wsgi"``: ``granian --interface wsgi kvsite.wsgi:application``, debug off and Redis,
+  the README's fastest HTTP setup (no WebSockets on that port).
 
 Each server is a subprocess pointed at pytest-django's test database (a file on
 SQLite, ``test_kvsite_<pid>`` on PostgreSQL), so what a test writes through the
@@ -15,9 +23,11 @@ server shared by a module, call ``running_asgi_server()`` from a module-scoped
 fixture that depends on ``django_db_setup``.
 """
 
+import base64
 import contextlib
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -31,6 +41,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from websockets.asyncio.client import connect
 
@@ -38,6 +49,7 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
 # One channel-layer prefix per test run, so parallel runs on one Redis never see each other's events.
 RUN_CHANNEL_PREFIX = f"kvtest-{os.getpid()}-{secrets.token_hex(4)}."
+SERVING_PATHS = ("development", "production", "wsgi")
 
 
 def server_database_url() -> str:
@@ -82,6 +94,7 @@ class AsgiServer:
     port: int
     process: subprocess.Popen
     log_path: Path
+    serving: str = "development"
 
     @property
     def http_url(self) -> str:
@@ -94,14 +107,23 @@ class AsgiServer:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def kill(self) -> None:
+        """SIGKILL the server and every worker it started (its own process group), as a crash would."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
     def stop(self) -> None:
         if self.process.poll() is None:
-            self.process.terminate()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+                self.kill()
+        # Workers of a manager that died first are still in its group.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         with contextlib.suppress(FileNotFoundError):
             self.log_path.unlink()
 
@@ -149,36 +171,74 @@ def manage(*arguments: str, env: Mapping[str, str] | None = None, timeout: float
     return result.stdout
 
 
-def start_asgi_server(
-    *, env: Mapping[str, str] | None = None, redis_url: str | None = None, timeout: float = 30
-) -> AsgiServer:
-    """Start uvicorn on a free port against the test database; return once ``/health`` answers.
+def serving_command(serving: str, port: int) -> list[str]:
+    """The command line of a server on ``port`` for the serving path ``serving`` (as the Makefile and README run it)."""
+    bind = ["--host", "127.0.0.1", "--port", str(port)]
+    if serving == "development":
+        return [sys.executable, "-m", "uvicorn", "kvsite.asgi:application", *bind, "--lifespan", "off",
+                "--log-level", "warning"]  # fmt: skip
+    if serving == "production":
+        return [sys.executable, "-m", "gunicorn", "kvsite.asgi:application",
+                "--worker-class", "uvicorn.workers.UvicornWorker", "--workers", "1",
+                "--bind", f"127.0.0.1:{port}", "--graceful-timeout", "10", "--log-level", "warning"]  # fmt: skip
+    if serving == "wsgi":
+        return [sys.executable, "-m", "granian", "--interface", "wsgi", "kvsite.wsgi:application", *bind,
+                "--workers", "1", "--blocking-threads", "4", "--no-ws", "--log-level", "warning"]  # fmt: skip
+    raise ValueError(f"unknown serving path {serving!r}; one of {SERVING_PATHS}")
 
-    Takes ``server_environment``'s options: ``env={"DATABASE_URL": ...}`` points it at another database.
+
+def production_environment(*, redis_url: str | None = None) -> dict[str, str]:
+    """What ``make serve`` exports: debug off, real secrets, Redis, a Prometheus multiprocess directory."""
+    return {
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": base64.urlsafe_b64encode(secrets.token_bytes(48)).decode(),
+        # The test process's own keys, so secrets it seals the server can open.
+        "KV_MASTER_KEYS": settings.KV_MASTER_KEYS,
+        "DJANGO_SECURE_COOKIES": "0",
+        "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="kvsite-prometheus-"),
+        "REDIS_URL": redis_url or server_redis_url(),
+    }
+
+
+def start_asgi_server(
+    *,
+    env: Mapping[str, str] | None = None,
+    redis_url: str | None = None,
+    serving: str = "development",
+    timeout: float = 30,
+) -> AsgiServer:
+    """Start a server on a free port against the test database; return once ``/health`` answers.
+
+    ``serving`` is one of ``SERVING_PATHS`` (``"production"`` and ``"wsgi"`` run with
+    ``production_environment``); ``env`` adds to ``server_environment``:
+    ``env={"DATABASE_URL": ...}`` points it at another database.
     """
+    if serving != "development":
+        redis_url = redis_url or server_redis_url()
+        env = {**production_environment(redis_url=redis_url), **(env or {})}
     server_env = server_environment(env=env, redis_url=redis_url)
     for _attempt in range(3):
         port = free_port()
-        log_file = tempfile.NamedTemporaryFile(prefix="kvsite-uvicorn-", suffix=".log", delete=False)  # noqa: SIM115
-        command = [sys.executable, "-m", "uvicorn", "kvsite.asgi:application", "--host", "127.0.0.1"]
-        command += ["--port", str(port), "--lifespan", "off", "--log-level", "warning"]
+        log_file = tempfile.NamedTemporaryFile(prefix=f"kvsite-{serving}-", suffix=".log", delete=False)  # noqa: SIM115
         process = subprocess.Popen(
-            command,
+            serving_command(serving, port),
             cwd=REPO,
             env=server_env,
             stdout=log_file,
             stderr=subprocess.STDOUT,
+            # A group of its own, so a manager's workers are stopped (or killed) with it.
+            start_new_session=True,
         )
         log_file.close()
-        server = AsgiServer(port=port, process=process, log_path=Path(log_file.name))
+        server = AsgiServer(port=port, process=process, log_path=Path(log_file.name), serving=serving)
         if _wait_healthy(server, timeout=timeout):
             return server
         log = server.log()
         server.stop()
         # Another process may have taken the port between probe and bind: try another one.
         if "address already in use" not in log.lower():
-            raise RuntimeError(f"uvicorn did not become healthy:\n{log}")
-    raise RuntimeError("uvicorn found no free port")
+            raise RuntimeError(f"{serving} server did not become healthy:\n{log}")
+    raise RuntimeError(f"{serving} server found no free port")
 
 
 def _wait_healthy(server: AsgiServer, *, timeout: float) -> bool:

@@ -1,5 +1,6 @@
 """The bucket & key REST API: parse, authorize, call the storage core, render."""
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -125,6 +126,9 @@ class KeyListApi(APIView):
 
 
 class KeyDetailApi(APIView):
+    # A value is the body itself; a bucket's own max_value_size (at most this) is the store's 413.
+    body_max_bytes = settings.KV_VALUE_SIZE_CEILING
+
     @extend_schema(
         operation_id="kv_key_get",
         parameters=[OpenApiParameter("revision", int, description="Read this kept revision instead of the latest")],

@@ -1,21 +1,43 @@
 """The request body contract, kept at the server boundary for every way kvsite is served.
 
-A view sees a request only once its body has been read in full and checked: a
-chunked body is read to its end (up to the route's cap) and handed on with a
-``Content-Length``, exactly like the same bytes sent with one; a body shorter
-than its ``Content-Length`` (the client closed or half-closed) and a body over
-the route's cap are refused before any view runs.
+A view sees a request only once its body has been read in full and checked:
+
+- a chunked body is read to its end (up to the route's cap) and handed on with a
+  ``Content-Length``, exactly like the same bytes sent with one; only a WSGI
+  server that cannot say where such a body ends (no ``wsgi.input_terminated``)
+  gets ``411 length_required``;
+- a body shorter than its ``Content-Length`` (the client closed or half-closed
+  mid-body) is a 400, so a cut-off upload can never be taken for a whole one;
+- a body over the route's cap is a 413, decided from ``Content-Length`` before
+  anything is read, or as soon as a chunked body passes the cap.
+
+``AsgiBodyGuard`` wraps the ASGI HTTP application (Django's ASGI handler in
+development, a2wsgi's WSGI bridge with Redis), ``WsgiBodyGuard`` the WSGI one
+(``kvsite.wsgi`` under granian, gunicorn...). Neither answers by itself: a refused
+request goes on with an empty body and its refusal attached, and
+``RequestBodyMiddleware`` answers it inside Django, so the refusal gets a request
+id, an access-log line, metrics and the error shape of the path's dialect.
 
 Caps are declared by the views: ``body_max_bytes`` on a view class, or
 ``@body_limit(n)`` on a function view. Routes that declare none get
 ``DEFAULT_BODY_MAX_BYTES``.
 """
 
-from collections.abc import Callable
-from typing import TypeVar
+import io
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from django.http import HttpRequest, HttpResponse
+from django.urls import Resolver404, resolve
+
+from kvsite.errors import DomainError, InvalidArgument, LengthRequired, ValueTooLarge, error_response
 
 # Forms, small JSON objects: what a route that declares nothing may receive.
 DEFAULT_BODY_MAX_BYTES = 64 * 1024
+# Where a refusal travels with the request: the ASGI scope (Django's ASGIRequest.scope,
+# a2wsgi's environ["asgi.scope"]) or the WSGI environ (request.META).
+REFUSAL_KEY = "kvsite.body_refusal"
 
 View = TypeVar("View", bound=Callable)
 
@@ -28,3 +50,225 @@ def body_limit(max_bytes: int) -> Callable[[View], View]:
         return view
 
     return declare
+
+
+def body_cap(path_info: str) -> int:
+    """The most bytes a request body to ``path_info`` may have, as its view declares."""
+    try:
+        view = resolve(path_info).func
+    except Resolver404:
+        return DEFAULT_BODY_MAX_BYTES
+    declared = getattr(getattr(view, "view_class", None), "body_max_bytes", None)
+    if declared is None:
+        declared = getattr(view, "body_max_bytes", DEFAULT_BODY_MAX_BYTES)
+    return declared
+
+
+def _too_large(cap: int, size: int | None = None) -> ValueTooLarge:
+    if size is None:
+        return ValueTooLarge(f"request body is larger than the {cap} bytes allowed here")
+    return ValueTooLarge(f"request body is {size} bytes; at most {cap} are allowed here")
+
+
+def _short(received: int, declared: int) -> InvalidArgument:
+    return InvalidArgument(
+        f"request body ended after {received} of the {declared} bytes its Content-Length announced; nothing was written"
+    )
+
+
+def _content_length(raw: str) -> int | DomainError:
+    # Digits only: int() would also take "+5", " 5", "5_0" and other scripts' digits.
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        return InvalidArgument("Content-Length must be a whole number of bytes")
+    return int(raw)
+
+
+@dataclass
+class Framing:
+    """How a request says its body ends: a length, chunks, or not at all (no body)."""
+
+    length: int | None = None
+    chunked: bool = False
+    refusal: DomainError | None = None
+
+    @property
+    def has_body(self) -> bool:
+        return self.chunked or bool(self.length) or self.refusal is not None
+
+
+def _framing(content_length: str | None, transfer_encoding: str | None) -> Framing:
+    if transfer_encoding:
+        # RFC 9112 6.1: with Transfer-Encoding the length comes from the chunks and
+        # Content-Length is ignored; the servers here only ever deliver "chunked".
+        return Framing(chunked=True)
+    if content_length is None or content_length == "":
+        return Framing()
+    lengths = {part.strip() for part in content_length.split(",")}
+    if len(lengths) != 1:
+        return Framing(refusal=InvalidArgument("Content-Length is given more than once with different values"))
+    length = _content_length(lengths.pop())
+    if isinstance(length, DomainError):
+        return Framing(refusal=length)
+    return Framing(length=length)
+
+
+# --- ASGI ---------------------------------------------------------------------------------
+
+
+class AsgiBodyGuard:
+    """Reads and checks an HTTP request's body before the wrapped ASGI application sees the request."""
+
+    def __init__(self, app: Callable) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        content_length = transfer_encoding = None
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                text = value.decode("latin-1")
+                content_length = text if content_length is None else f"{content_length},{text}"
+            elif name == b"transfer-encoding":
+                transfer_encoding = value.decode("latin-1")
+        framing = _framing(content_length, transfer_encoding)
+        if not framing.has_body:
+            return await self.app(scope, receive, send)
+        body, refusal = await self._read(scope, receive, framing)
+        headers = [(name, value) for name, value in scope["headers"] if name not in _FRAMING_HEADERS]
+        headers.append((b"content-length", str(len(body)).encode()))
+        scope = {**scope, "headers": headers}
+        if refusal is not None:
+            scope[REFUSAL_KEY] = refusal
+        replayed = False
+
+        async def replay() -> dict:
+            # The whole body in one message, then only what the server says next: a disconnect.
+            # The rest of a refused body is dropped (Django's handler takes any further body
+            # message for a protocol error).
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return message
+
+        return await self.app(scope, replay, send)
+
+    async def _read(self, scope: dict, receive: Callable, framing: Framing) -> tuple[bytes, DomainError | None]:
+        if framing.refusal is not None:
+            return b"", framing.refusal
+        path_info = scope["path"][len(scope.get("root_path", "")) :] or "/"
+        cap = body_cap(path_info)
+        if framing.length is not None and framing.length > cap:
+            return b"", _too_large(cap, framing.length)
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return b"", _short(size, framing.length) if framing.length else InvalidArgument(
+                    "the client closed the connection before the request body ended; nothing was written"
+                )
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > cap:
+                return b"", _too_large(cap, framing.length)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        if framing.length is not None and size != framing.length:
+            return b"", _short(size, framing.length)
+        return b"".join(chunks), None
+
+
+_FRAMING_HEADERS = frozenset({b"content-length", b"transfer-encoding"})
+
+
+# --- WSGI ---------------------------------------------------------------------------------
+
+
+class WsgiBodyGuard:
+    """Reads and checks an HTTP request's body before the wrapped WSGI application sees the request."""
+
+    read_size = 64 * 1024
+
+    def __init__(self, app: Callable) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        framing = _framing(environ.get("CONTENT_LENGTH"), environ.get("HTTP_TRANSFER_ENCODING"))
+        if not framing.has_body:
+            return self.app(environ, start_response)
+        body, refusal = self._read(environ, framing)
+        environ.pop("HTTP_TRANSFER_ENCODING", None)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        environ["wsgi.input"] = io.BytesIO(body)
+        if refusal is not None:
+            environ[REFUSAL_KEY] = refusal
+        return self.app(environ, start_response)
+
+    def _read(self, environ: dict, framing: Framing) -> tuple[bytes, DomainError | None]:
+        if framing.refusal is not None:
+            return b"", framing.refusal
+        if framing.chunked and not environ.get("wsgi.input_terminated"):
+            # Without this flag a server promises no end to the stream: reading on could wait forever.
+            return b"", LengthRequired("this server cannot read a chunked body: send Content-Length")
+        cap = body_cap(environ.get("PATH_INFO", "") or "/")
+        if framing.length is not None and framing.length > cap:
+            return b"", _too_large(cap, framing.length)
+        wanted = cap + 1 if framing.length is None else framing.length
+        stream = environ["wsgi.input"]
+        chunks: list[bytes] = []
+        size = 0
+        while size < wanted:
+            try:
+                chunk = stream.read(min(self.read_size, wanted - size))
+            except (OSError, ValueError, RuntimeError):
+                # A server reports a connection cut mid-body by raising or by an early end:
+                # either way the body is not the one announced.
+                chunk = b""
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > cap:
+            return b"", _too_large(cap, framing.length)
+        if framing.length is not None and size != framing.length:
+            return b"", _short(size, framing.length)
+        return b"".join(chunks), None
+
+
+# --- Django ----------------------------------------------------------------------------------
+
+
+def body_refusal_of(request: HttpRequest) -> DomainError | None:
+    """The refusal a guard attached to ``request``, if any."""
+    refusal = request.META.get(REFUSAL_KEY)
+    if refusal is None:
+        scope = getattr(request, "scope", None) or request.META.get("asgi.scope")
+        if scope is not None:
+            refusal = scope.get(REFUSAL_KEY)
+    return refusal
+
+
+class RequestBodyMiddleware:
+    """Answers the requests a body guard refused, before any view runs.
+
+    Also the last line for a server that bypassed the guards: a chunked body that
+    reaches Django still marked chunked was read by nobody, so it is refused (411)
+    rather than taken for an empty one.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        refusal: Any = body_refusal_of(request)
+        if refusal is None and request.META.get("HTTP_TRANSFER_ENCODING"):
+            refusal = LengthRequired("this server cannot read a chunked body: send Content-Length")
+        if refusal is not None:
+            return error_response(request, refusal)
+        return self.get_response(request)

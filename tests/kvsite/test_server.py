@@ -41,14 +41,16 @@ def test_ready_is_503_while_the_database_is_unreachable(asgi_server_factory) -> 
 @pytest.mark.parametrize(
     ("env", "handler"),
     [
-        ({}, "ASGIHandler"),  # development: the in-memory layer needs the server's own loop
-        ({"REDIS_URL": "redis://127.0.0.1:6379/15", "KV_HTTP_THREADS": "3"}, "WSGIMiddleware 3"),
+        # Every path reads bodies through the guard first (kvsite/http/bodies.py).
+        ({}, "AsgiBodyGuard ASGIHandler"),  # development: the in-memory layer needs the server's own loop
+        ({"REDIS_URL": "redis://127.0.0.1:6379/15", "KV_HTTP_THREADS": "3"}, "AsgiBodyGuard WSGIMiddleware 3"),
     ],
 )
 def test_http_runs_on_django_threads_when_redis_carries_the_events(env, handler) -> None:
     probe = (
-        "from kvsite.asgi import application; http = application.application_mapping['http']; "
-        "print(type(http).__name__, getattr(getattr(http, 'executor', None), '_max_workers', '') or '')"
+        "from kvsite.asgi import application; guard = application.application_mapping['http']; http = guard.app; "
+        "threads = getattr(getattr(http, 'executor', None), '_max_workers', '') or ''; "
+        "print(type(guard).__name__, type(http).__name__, threads)"
     )
     booted = boot(probe, **env)
     assert booted.returncode == 0, booted.stderr
