@@ -14,7 +14,8 @@ from typing import Any
 from django.conf import settings
 
 from buckets import store
-from buckets.exceptions import BucketExists, BucketNotFound, KeyNotFound, RevisionMismatch
+from buckets.conditions import IfMatch
+from buckets.exceptions import BucketExists, BucketNotFound, IfMatchFailed, KeyNotFound, RevisionMismatch
 from buckets.keys import validate_key
 from buckets.merge_patch import apply_merge_patch
 from buckets.models import Entry
@@ -89,29 +90,37 @@ def config_get(*, environment: str, name: str, revision: int | None = None) -> C
 
 
 def config_set(
-    *, environment: str, name: str, data: Any, if_absent: bool = False, if_revision: int | None = None
+    *,
+    environment: str,
+    name: str,
+    data: Any,
+    if_absent: bool = False,
+    if_revision: int | None = None,
+    if_match: IfMatch | None = None,
 ) -> ConfigDocument:
     """Replace the whole document (create it if absent, unless conditions say otherwise)."""
     value = _validated(name, data)
     bucket = config_bucket(environment)
     _ensure_bucket(bucket)
-    entry = store.entry_put(bucket=bucket, key=name, value=value, if_absent=if_absent, if_revision=if_revision)
+    entry = store.entry_put(
+        bucket=bucket, key=name, value=value, if_absent=if_absent, if_revision=if_revision, if_match=if_match
+    )
     return _document(entry)
 
 
-def config_patch(*, environment: str, name: str, patch: Any, if_revision: int | None = None) -> ConfigDocument:
+def config_patch(*, environment: str, name: str, patch: Any, if_match: IfMatch | None = None) -> ConfigDocument:
     """Apply an RFC 7396 merge patch to an existing document.
 
     The read and the write are joined by compare-and-swap on the read revision, so
-    a concurrent writer is never overwritten: with ``if_revision`` the caller gets
-    the 412; without, the patch is re-applied to the newer document.
+    a concurrent writer is never overwritten: the patch is re-applied to the newer
+    document, which must still satisfy ``if_match`` (412 otherwise).
     """
     if not isinstance(patch, dict):
         raise InvalidArgument("a merge patch of a config document must be a JSON object")
     for _ in range(PATCH_ATTEMPTS):
         current = config_get(environment=environment, name=name)
-        if if_revision is not None and current.revision != if_revision:
-            raise RevisionMismatch(name, if_revision, current.revision)
+        if if_match is not None and not if_match.accepts(current.revision, live_value=True):
+            raise IfMatchFailed(name, if_match, current.revision)
         try:
             return config_set(
                 environment=environment,
@@ -120,14 +129,15 @@ def config_patch(*, environment: str, name: str, patch: Any, if_revision: int | 
                 if_revision=current.revision,
             )
         except RevisionMismatch:
-            if if_revision is not None:
-                raise
+            pass
     raise RevisionMismatch(name, current.revision, None)
 
 
-def config_delete(*, environment: str, name: str, if_revision: int | None = None) -> None:
+def config_delete(
+    *, environment: str, name: str, if_revision: int | None = None, if_match: IfMatch | None = None
+) -> None:
     try:
-        store.entry_delete(bucket=config_bucket(environment), key=name, if_revision=if_revision)
+        store.entry_delete(bucket=config_bucket(environment), key=name, if_revision=if_revision, if_match=if_match)
     except BucketNotFound:
         raise KeyNotFound(name) from None
 

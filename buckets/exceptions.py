@@ -1,6 +1,11 @@
 """Errors of the KV core, each with the HTTP status and code it maps to."""
 
+from typing import TYPE_CHECKING
+
 from kvsite.errors import AlreadyExists, NotFound, PreconditionFailed, StorageFull, ValueTooLarge
+
+if TYPE_CHECKING:
+    from buckets.conditions import IfMatch
 
 
 class BucketNotFound(NotFound):
@@ -31,6 +36,26 @@ class KeyExists(PreconditionFailed):
 class RevisionMismatch(PreconditionFailed):
     def __init__(self, key: str, expected: int, current: int | None) -> None:
         message = f"key {key!r} is at revision {current}, not {expected}" if current else f"key {key!r} does not exist"
+        super().__init__(message, current_revision=current)
+
+
+class IfMatchFailed(PreconditionFailed):
+    """The key is not at a revision an If-Match of several entity-tags, weak ones or ``*`` accepts."""
+
+    def __init__(self, key: str, condition: "IfMatch", current: int | None) -> None:
+        if condition.any_value:
+            message = f"key {key!r} has no current value"
+        elif current is None:
+            message = f"key {key!r} does not exist"
+        elif condition.revisions:
+            named = ", ".join(str(revision) for revision in sorted(condition.revisions))
+            if len(condition.revisions) > 1:
+                named = "one of " + named
+            message = f"key {key!r} is at revision {current}, not {named}"
+        else:
+            message = f"key {key!r} is at revision {current}; the condition names no revision"
+        if condition.weak_tags:
+            message += "; If-Match compares entity-tags strongly, so a weak one (W/...) never matches"
         super().__init__(message, current_revision=current)
 
 

@@ -20,11 +20,13 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, QuerySet
 
 from buckets import clock
+from buckets.conditions import IfMatch
 from buckets.events import bucket_group, change_event, publish_on_commit
 from buckets.exceptions import (
     BucketExists,
     BucketFull,
     BucketNotFound,
+    IfMatchFailed,
     KeyExists,
     KeyLimitReached,
     KeyNotFound,
@@ -158,6 +160,10 @@ _ENTRY_COLUMNS = _columns(Entry, _ENTRY_FIELDS, "e")
 _BUCKET_COLUMNS = _columns(Bucket, _BUCKET_FIELDS)
 _LATEST_SQL = (
     f'SELECT {_ENTRY_COLUMNS} FROM "{_E}" e JOIN "{_B}" b ON b."id" = e."bucket_id" '  # noqa: S608
+    'WHERE b."name" = %s AND e."key" = %s AND e."is_latest" = %s'
+)
+_LATEST_STATE_SQL = (
+    f'SELECT e."revision", e."operation", e."expires_at" FROM "{_E}" e JOIN "{_B}" b ON b."id" = e."bucket_id" '  # noqa: S608
     'WHERE b."name" = %s AND e."key" = %s AND e."is_latest" = %s'
 )
 _LOCK_SQL = f'SELECT {_BUCKET_COLUMNS} FROM "{_B}" WHERE "name" = %s'  # noqa: S608
@@ -346,6 +352,48 @@ def _write(
     return entry
 
 
+# Revisions start at 1: a swap on 0 is always refused, and only after the write's own
+# checks (bucket, key, size), so a condition that matches nothing gets the store's 412.
+_NO_REVISION = 0
+# How often a condition of several revisions (or ``*``) reads the key again after it
+# moved between the read and the swap, before the write gives up with 412.
+IF_MATCH_ATTEMPTS = 5
+
+
+def _latest_state(bucket_name: str, key: str) -> tuple[int | None, bool]:
+    """The revision the key's latest entry is at (markers included; None if expired) and whether it is a live put."""
+    with connection.cursor() as cursor:
+        cursor.execute(_LATEST_STATE_SQL, [bucket_name, key, True])
+        row = cursor.fetchone()
+    if row is None or not is_live(row[2], clock.now()):
+        return None, False
+    return row[0], row[1] == PUT
+
+
+def _write_if_match(*, if_match: IfMatch, bucket_name: str, key: str, **write) -> Entry:
+    """``_write`` under ``if_match``, as one compare-and-swap on the revision it accepts (``buckets.conditions``)."""
+    if if_match.single_revision is not None:
+        return _write(bucket_name=bucket_name, key=key, if_revision=if_match.single_revision, **write)
+    can_match = bool(if_match.revisions) or if_match.any_value
+    current = None
+    for _ in range(IF_MATCH_ATTEMPTS):
+        seen, live_value = _latest_state(bucket_name, key) if can_match else (None, False)
+        chosen = seen if if_match.accepts(seen, live_value=live_value) else _NO_REVISION
+        try:
+            return _write(bucket_name=bucket_name, key=key, if_revision=chosen, **write)
+        except RevisionMismatch as refused:
+            current = refused.details["current_revision"]
+            # Refused on a revision that was not accepted, and the key has not moved since: final.
+            if not can_match or (chosen == _NO_REVISION and current == seen):
+                break
+    raise IfMatchFailed(key, if_match, current)
+
+
+def _one_condition(*, if_absent: bool = False, if_revision: int | None = None, if_match: IfMatch | None = None) -> None:
+    if if_absent + (if_revision is not None) + (if_match is not None) > 1:
+        raise InvalidArgument("if_absent, if_revision and if_match exclude each other")
+
+
 def entry_put(
     *,
     bucket: str,
@@ -353,6 +401,7 @@ def entry_put(
     value: bytes,
     if_absent: bool = False,
     if_revision: int | None = None,
+    if_match: IfMatch | None = None,
     expires_at: datetime | None = None,
 ) -> Entry:
     """Write ``value`` under ``key``.
@@ -360,9 +409,13 @@ def entry_put(
     ``if_absent``: only if the key has no live value (412 otherwise).
     ``if_revision``: only if the key's latest entry, markers included, has that
     revision (412 otherwise) -- NATS' compare-and-swap.
+    ``if_match``: only if the key satisfies it (``buckets.conditions``; 412 otherwise).
     """
-    if if_absent and if_revision is not None:
-        raise InvalidArgument("if_absent and if_revision exclude each other")
+    _one_condition(if_absent=if_absent, if_revision=if_revision, if_match=if_match)
+    if if_match is not None:
+        return _write_if_match(
+            if_match=if_match, bucket_name=bucket, key=key, operation=PUT, value=value, expires_at=expires_at
+        )
     return _write(
         bucket_name=bucket,
         key=key,
@@ -384,13 +437,19 @@ def entry_update(*, bucket: str, key: str, value: bytes, revision: int, expires_
     return entry_put(bucket=bucket, key=key, value=value, if_revision=revision, expires_at=expires_at)
 
 
-def entry_delete(*, bucket: str, key: str, if_revision: int | None = None) -> Entry:
+def entry_delete(*, bucket: str, key: str, if_revision: int | None = None, if_match: IfMatch | None = None) -> Entry:
     """Write a tombstone: the key disappears from reads, its history stays."""
+    _one_condition(if_revision=if_revision, if_match=if_match)
+    if if_match is not None:
+        return _write_if_match(if_match=if_match, bucket_name=bucket, key=key, operation=DELETE)
     return _write(bucket_name=bucket, key=key, operation=DELETE, if_revision=if_revision)
 
 
-def entry_purge(*, bucket: str, key: str, if_revision: int | None = None) -> Entry:
+def entry_purge(*, bucket: str, key: str, if_revision: int | None = None, if_match: IfMatch | None = None) -> Entry:
     """Remove the key's whole history, leaving one purge marker."""
+    _one_condition(if_revision=if_revision, if_match=if_match)
+    if if_match is not None:
+        return _write_if_match(if_match=if_match, bucket_name=bucket, key=key, operation=PURGE)
     return _write(bucket_name=bucket, key=key, operation=PURGE, if_revision=if_revision)
 
 

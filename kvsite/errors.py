@@ -4,15 +4,18 @@ Every API error body is ``{"error": "<message>", "code": "<code>"}``; codes foll
 the gRPC vocabulary Ironflow uses (``not_found``, ``failed_precondition``, ...).
 """
 
+import functools
 import logging
 
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError, connections
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
-logger = logging.getLogger(__name__)
+# The API's logger, as the middleware's: an outage logs the same line whichever layer caught it.
+logger = logging.getLogger("kvsite.api")
 
 
 class DomainError(Exception):
@@ -131,8 +134,38 @@ def _validation_message(detail: object) -> str:
     return str(detail)
 
 
+@functools.cache
+def database_unavailable_errors() -> tuple[type[Exception], ...]:
+    """Django's connection errors and the drivers' own.
+
+    A driver's error reaches a view unwrapped wherever code talks to the driver
+    itself rather than through a Django cursor, and a lost database is a 503
+    whichever layer noticed it.
+    """
+    drivers = {connections[alias].Database for alias in connections}
+    return (
+        OperationalError,
+        InterfaceError,
+        *(error for driver in drivers for error in (driver.OperationalError, driver.InterfaceError)),
+    )
+
+
+def database_unavailable(exc: Exception) -> dict | None:
+    """The 503 body if ``exc`` says the database cannot be reached (and a log line), else None.
+
+    Shared by the DRF handler and the middleware, so every API, the items envelope
+    included, answers the same whether DRF or Django saw the error first.
+    """
+    if not isinstance(exc, database_unavailable_errors()):
+        return None
+    # The driver's first line says why (refused, too many clients...); it carries no values.
+    reason = (str(exc).strip().splitlines() or [""])[0][:200]
+    logger.warning("database unavailable: %s: %s", type(exc).__name__, reason)
+    return error_body("database unavailable", "unavailable")
+
+
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
-    """REST_FRAMEWORK's EXCEPTION_HANDLER: domain and DRF errors become JSON."""
+    """REST_FRAMEWORK's EXCEPTION_HANDLER: domain, database-unavailable and DRF errors become JSON."""
     if isinstance(exc, DomainError):
         response = Response(error_body(exc.message, exc.code, **exc.details), status=exc.status)
         if exc.status == 401:
@@ -140,6 +173,9 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         return response
     if isinstance(exc, RequestDataTooBig):
         return Response(error_body("request body too large", "resource_exhausted"), status=413)
+    unavailable = database_unavailable(exc)
+    if unavailable is not None:
+        return Response(unavailable, status=503)
     if isinstance(exc, Http404):
         return Response(error_body("not found", "not_found"), status=404)
     for exc_type, (status, code) in _DRF_CODES.items():

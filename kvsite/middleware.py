@@ -5,34 +5,17 @@ import re
 import time
 import uuid
 
-from django.db import InterfaceError, OperationalError, connections
 from django.http import HttpRequest, JsonResponse
 
-from kvsite.errors import error_body, wants_json
+from kvsite.errors import database_unavailable, error_body, wants_json
 from kvsite.request_log import access_log_emit, request_id_var
 
 logger = logging.getLogger("kvsite.api")
 
 
-def database_unavailable_errors() -> tuple[type[Exception], ...]:
-    """Django's connection errors and the drivers' own.
-
-    A driver's error reaches a view unwrapped wherever code talks to the driver
-    itself rather than through a Django cursor (psycopg's pool handing out a
-    connection, say), and a lost database is a 503 whichever layer noticed it.
-    """
-    drivers = {connections[alias].Database for alias in connections}
-    return (
-        OperationalError,
-        InterfaceError,
-        *(error for driver in drivers for error in (driver.OperationalError, driver.InterfaceError)),
-    )
-
-
 class ApiJsonErrorsMiddleware:
     def __init__(self, get_response) -> None:
         self.get_response = get_response
-        self.unavailable = database_unavailable_errors()
 
     def __call__(self, request: HttpRequest):
         return self.get_response(request)
@@ -40,11 +23,9 @@ class ApiJsonErrorsMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> JsonResponse | None:
         if not wants_json(request):
             return None
-        if isinstance(exception, self.unavailable):
-            # The driver's first line says why (refused, too many clients...); it carries no values.
-            reason = (str(exception).strip().splitlines() or [""])[0][:200]
-            logger.warning("database unavailable: %s: %s", type(exception).__name__, reason)
-            return JsonResponse(error_body("database unavailable", "unavailable"), status=503)
+        unavailable = database_unavailable(exception)
+        if unavailable is not None:
+            return JsonResponse(unavailable, status=503)
         logger.exception("unhandled error on %s %s", request.method, request.path)
         return JsonResponse(error_body("internal server error", "internal"), status=500)
 

@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from buckets import configs
-from buckets.api.preconditions import parse_revision, parse_write_condition
+from buckets.api.preconditions import IF_MATCH_DESCRIPTION, parse_if_match, parse_write_condition
 from buckets.api.serializers import ErrorOutput
 from buckets.configs import ConfigDocument
 from buckets.events import rfc3339
@@ -18,7 +18,7 @@ from kvsite.permissions import CONFIG_READ, CONFIG_WRITE
 ENVIRONMENT = OpenApiParameter(
     "X-Ironflow-Environment-ID", str, OpenApiParameter.HEADER, description="Environment (default: 'default')"
 )
-IF_MATCH = OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, description="Only at this revision")
+IF_MATCH = OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, description=IF_MATCH_DESCRIPTION)
 ERRORS = {status: OpenApiResponse(ErrorOutput) for status in (400, 401, 403, 404, 412, 413)}
 # Room for the JSON framing around a maximal document.
 MAX_BODY_BYTES = configs.MAX_DOCUMENT_BYTES + 1024
@@ -120,7 +120,7 @@ class ConfigDetailApi(APIView):
             name=name,
             data=data,
             if_absent=condition.if_absent,
-            if_revision=condition.if_revision,
+            if_match=condition.if_match,
         )
         return saved(document)
 
@@ -132,25 +132,16 @@ class ConfigDetailApi(APIView):
     )
     def patch(self, request: Request, name: str) -> Response:
         request.user.require(CONFIG_WRITE)
-        if_match = request.headers.get("If-Match")
+        if_match = parse_if_match(request.headers.get("If-Match"))
         patch = parse_json(request.body, max_bytes=MAX_BODY_BYTES, what="merge patch")
-        document = configs.config_patch(
-            environment=environment_of(request),
-            name=name,
-            patch=patch,
-            if_revision=parse_revision(if_match, what="If-Match") if if_match is not None else None,
-        )
+        document = configs.config_patch(environment=environment_of(request), name=name, patch=patch, if_match=if_match)
         return saved(document)
 
     @extend_schema(operation_id="config_delete", parameters=[ENVIRONMENT, IF_MATCH], responses={204: None, **ERRORS})
     def delete(self, request: Request, name: str) -> Response:
         request.user.require(CONFIG_WRITE)
-        if_match = request.headers.get("If-Match")
-        configs.config_delete(
-            environment=environment_of(request),
-            name=name,
-            if_revision=parse_revision(if_match, what="If-Match") if if_match is not None else None,
-        )
+        if_match = parse_if_match(request.headers.get("If-Match"))
+        configs.config_delete(environment=environment_of(request), name=name, if_match=if_match)
         return Response(status=204)
 
 

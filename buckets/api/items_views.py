@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -69,13 +68,9 @@ def items_exception_handler(exc: Exception, context: dict) -> Response:
     """
     response = api_exception_handler(exc, context)
     if response is None:
-        if isinstance(exc, (OperationalError, InterfaceError)):
-            logger.warning("database unavailable: %s", type(exc).__name__)
-            response = Response(error_body("database unavailable", "unavailable"), status=503)
-        else:
-            request = context["request"]
-            logger.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
-            response = Response(error_body("internal server error", "internal"), status=500)
+        request = context["request"]
+        logger.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
+        response = Response(error_body("internal server error", "internal"), status=500)
     body = response.data
     error: dict[str, Any] = {"code": body["code"], "message": body["error"]}
     if "current_revision" in body:

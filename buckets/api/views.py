@@ -9,7 +9,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from buckets import store
-from buckets.api.preconditions import parse_bool, parse_positive_int, parse_revision, parse_write_condition
+from buckets.api.preconditions import (
+    IF_MATCH_DESCRIPTION,
+    parse_bool,
+    parse_if_match,
+    parse_positive_int,
+    parse_revision,
+    parse_write_condition,
+)
 from buckets.api.serializers import (
     BucketCreateInput,
     BucketInfoOutput,
@@ -145,7 +152,7 @@ class KeyDetailApi(APIView):
         operation_id="kv_key_put",
         request={"application/octet-stream": OpenApiTypes.BINARY, "*/*": OpenApiTypes.BINARY},
         parameters=[
-            OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, description="Compare-and-swap revision"),
+            OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, description=IF_MATCH_DESCRIPTION),
             OpenApiParameter("If-None-Match", str, OpenApiParameter.HEADER, description="'*': create only"),
         ],
         responses={
@@ -164,7 +171,7 @@ class KeyDetailApi(APIView):
         except RequestDataTooBig:
             raise ValueTooLarge("request body is larger than any bucket allows") from None
         entry = store.entry_put(
-            bucket=internal, key=key, value=value, if_absent=condition.if_absent, if_revision=condition.if_revision
+            bucket=internal, key=key, value=value, if_absent=condition.if_absent, if_match=condition.if_match
         )
         return Response({"revision": entry.revision}, headers={"ETag": _etag(entry.revision)})
 
@@ -172,17 +179,16 @@ class KeyDetailApi(APIView):
         operation_id="kv_key_delete",
         parameters=[
             OpenApiParameter("purge", bool, description="Remove the whole history, leaving a purge marker"),
-            OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, description="Only at this revision"),
+            OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, description=IF_MATCH_DESCRIPTION),
         ],
         responses={204: None, 412: OpenApiResponse(ErrorOutput), **ERRORS},
     )
     def delete(self, request: Request, bucket: str, key: str) -> Response:
         internal = _authorized_bucket(request, bucket, ENTRY_DELETE)
         purge = parse_bool(request.query_params.get("purge"), name="purge")
-        if_match = request.headers.get("If-Match")
-        if_revision = parse_revision(if_match, what="If-Match") if if_match is not None else None
+        if_match = parse_if_match(request.headers.get("If-Match"))
         remove = store.entry_purge if purge else store.entry_delete
-        remove(bucket=internal, key=key, if_revision=if_revision)
+        remove(bucket=internal, key=key, if_match=if_match)
         return Response(status=204)
 
 

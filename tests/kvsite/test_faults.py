@@ -13,14 +13,12 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
-from django.db import connection
 from django.db.models import Sum
 
 from buckets import store
 from buckets.models import Entry
 from buckets.names import app_bucket
 from kvsite.apikeys import apikey_create
-from kvsite.middleware import ApiJsonErrorsMiddleware
 from tests.live_server import asgi_server_factory, free_port, manage  # noqa: F401  (pytest fixture)
 from tests.postgres_cluster import PostgresCluster, postgres_cluster  # noqa: F401  (pytest fixture)
 
@@ -275,12 +273,24 @@ def test_postgres_restarted_under_load_answers_503_json_then_recovers_without_a_
     assert len(set(revisions)) == len(revisions)
 
 
-@pytest.mark.parametrize("path", ["/api/v1/kv/buckets/b/keys/k", "/kv/items/k"])
-def test_a_driver_connection_error_that_escaped_django_is_a_503_json(rf, path: str) -> None:
-    # Leaving psycopg's pipeline mode after a commit raises the driver's own error, unwrapped by Django.
-    error = connection.Database.OperationalError("the connection is lost")
+def test_an_unreachable_database_is_a_503_json_on_the_key_and_items_apis(asgi_server_factory) -> None:  # noqa: F811
+    # Given a server whose database refuses connections, and whose pool gives up waiting after a second,
+    unreachable = {"DATABASE_URL": "postgres://postgres@127.0.0.1:1/unreachable", "KV_DB_POOL_TIMEOUT": "1"}
+    server = asgi_server_factory(env=unreachable)
+    # and a well-formed token: checking it is the request's first use of the database.
+    headers = {"Authorization": "Bearer kvs_" + "t" * 43}
 
-    response = ApiJsonErrorsMiddleware(lambda request: None).process_exception(rf.put(path), error)
+    # When a client reads a key through the bucket API and an item through the items API,
+    with httpx.Client(base_url=server.http_url, headers=headers, timeout=30) as http:
+        key = http.get("/api/v1/kv/buckets/b/keys/k")
+        item = http.get("/kv/items/k")
 
-    assert response.status_code == 503
-    assert json.loads(response.content) == {"error": "database unavailable", "code": "unavailable"}
+    # then both answer 503 "unavailable" in their own JSON shape.
+    assert key.status_code == 503 and key.headers["content-type"] == "application/json"
+    assert key.json() == {"error": "database unavailable", "code": "unavailable"}
+    assert item.status_code == 503 and item.headers["content-type"].startswith("application/json")
+    assert item.json() == {
+        "requestId": item.headers["X-Request-Id"],
+        "data": None,
+        "error": {"code": "unavailable", "message": "database unavailable"},
+    }
