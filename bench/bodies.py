@@ -195,11 +195,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--server", default="make-serve:1", help="as bench/kv_http.py's (default make-serve:1)")
     parser.add_argument("--repeat", type=int, default=20, help="requests per case (default 20)")
-    parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432", help="server URL, no database")
     parser.add_argument("--database", default="kvsite_bench_bodies", help="dropped and recreated")
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="REDIS_URL of the server")
-    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="extra server environment")
-    parser.add_argument("--keep-logs", action="store_true", help="keep the server logs")
+    kv_http.add_service_arguments(parser, redis="redis://127.0.0.1:6379/0")
     parser.add_argument("--guard-only", action="store_true", help="only the in-process cost of the body check")
     args = parser.parse_args(argv)
     args.workers, args.threads = 1, 4

@@ -599,6 +599,14 @@ def write_json(
 # --- Main ----------------------------------------------------------------------------------
 
 
+def add_service_arguments(parser: argparse.ArgumentParser, *, redis: str = "auto") -> None:
+    """The options of the services a bench starts (PostgreSQL, Redis, server environment, logs), for sibling scripts."""
+    parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432", help="server URL, no database")
+    parser.add_argument("--redis", default=redis, help=f"as bench/kv_http.py's (default {redis})")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="extra server environment")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the server log")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(

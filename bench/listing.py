@@ -381,11 +381,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--light-connections", type=int, default=4, help="the prefix row again at this concurrency (0: skip)"
     )
-    parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432", help="server URL, no database")
-    parser.add_argument("--redis", default="auto", help="as bench/kv_http.py's (default: Redis if it answers)")
-    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="extra server environment")
+    kv_http.add_service_arguments(parser, redis="auto")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON (bench/report.py reads it)")
-    parser.add_argument("--keep-logs", action="store_true", help="keep the server log")
     args = parser.parse_args(argv)
     if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", args.database):
         parser.error("--database must be a plain lower-case identifier")
