@@ -562,7 +562,8 @@ def namespace_entry_list(
 # --- Bulk ---------------------------------------------------------------------------------------
 
 
-def _bulk_size(items: Any, *, name: str) -> list:
+def bulk_list_checked(items: Any, *, name: str) -> list:
+    """``items`` if it is a list of 1 to MAX_BULK_ITEMS items; nothing in it is looked at."""
     if not isinstance(items, list) or not items:
         raise InvalidArgument(f"{name} must be a non-empty list")
     if len(items) > MAX_BULK_ITEMS:
@@ -574,7 +575,7 @@ def _bulk_keys(keys: Any, *, operation: str) -> list[str]:
     """Checked key paths of a bulk get/delete; every bad one is named."""
     failures: list[tuple[int, str, DomainError]] = []
     seen: set[str] = set()
-    for index, key_path in enumerate(_bulk_size(keys, name="keys")):
+    for index, key_path in enumerate(bulk_list_checked(keys, name="keys")):
         try:
             validate_key_path(key_path)
             if key_path in seen:
@@ -659,7 +660,7 @@ def namespace_entries_bulk_set(*, namespace_id: uuid.UUID, entries: Any, actor: 
     with audit_operation(actor=actor, action=Action.WRITE) as scope:
         namespace = namespace_access(namespace_id=namespace_id, actor=actor, permission=ENTRY_WRITE)
         scope.namespace = namespace.bucket.name
-        items = _bulk_size(entries, name="entries")
+        items = bulk_list_checked(entries, name="entries")
         scope.detail = f"bulk set of {len(items)} entries"
         inputs: list[EntryInput] = []
         failures: list[tuple[int, str, DomainError]] = []

@@ -25,7 +25,7 @@ from buckets.models import Bucket, Namespace
 from buckets.names import APP_PREFIX, SYS_SECRETS_PREFIX
 from kvsite.audit import Action, AuditActor, audit_operation
 from kvsite.errors import AlreadyExists, DomainError, InvalidArgument, NotFound
-from kvsite.jsonbody import JsonNumber
+from kvsite.jsonbody import JsonNumber, has_lone_surrogate
 from kvsite.permissions import NAMESPACE_DELETE, NAMESPACE_READ, NAMESPACE_WRITE
 
 SECRET_BUCKET_PREFIX = SYS_SECRETS_PREFIX + ".ns."
@@ -76,12 +76,17 @@ def _check_application_id(application_id: object) -> str:
         raise InvalidArgument("applicationId is required")
     if len(application_id) > MAX_APPLICATION_ID or _CONTROL_RE.search(application_id):
         raise InvalidArgument(f"applicationId must be at most {MAX_APPLICATION_ID} characters without controls")
+    if has_lone_surrogate(application_id):
+        raise InvalidArgument("applicationId has a lone surrogate (such as \\ud800), which is not Unicode text")
     return application_id
 
 
 def _check_description(description: object) -> str:
     if not isinstance(description, str) or len(description) > MAX_DESCRIPTION:
         raise InvalidArgument(f"description must be a string of at most {MAX_DESCRIPTION} characters")
+    if has_lone_surrogate(description):
+        # An exact body keeps one, but a database column holds UTF-8 only.
+        raise InvalidArgument("description has a lone surrogate (such as \\ud800), which is not Unicode text")
     return description
 
 

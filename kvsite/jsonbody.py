@@ -1,69 +1,43 @@
-"""Strict JSON request bodies for the JSON dialects (config, items), and exact JSON.
+"""The one strict reader of JSON request bodies, the DRF parsers built on it, and exact JSON.
 
-DRF's JSON parser lets a deeply nested document escape as RecursionError (a
-500); this parser turns every malformed, oversized or too-deep body into a 4xx.
+Every JSON body goes through ``json_read``: the API's through ``JsonBodyParser``
+and ``ExactJsonBodyParser`` (``request.data``), dashboard forms and anything else
+directly. What it refuses is a 400 (``InvalidArgument``) or a 413
+(``ValueTooLarge``), never a 500: an empty body, invalid UTF-8, invalid JSON,
+NaN and Infinity, an object with two members of one name (I-JSON, RFC 7493: of
+two equal names Python keeps the last, so what was stored would not be what was
+sent), nesting deeper than ``max_depth``; and in plain mode, where numbers
+become ``float``/``int`` and strings must later encode as UTF-8, a number those
+cannot hold (``1e999`` would be ``inf``) and a lone surrogate (``"\\ud800"``),
+each with the path of the field that holds it.
 
-The exact variants (``parse_json_exact`` / ``dump_json_exact``) are for values
-that must come back as they were sent: every number keeps its literal text
-(``1.10``, ``1e400``, ``-0.0``, a 40-digit integer), where ``float`` would round
-and ``int`` would drop the sign of ``-0`` and refuse more than 4300 digits.
+Exact mode (``exact=True``) is for values that must come back as they were sent:
+every number is a ``JsonNumber`` that keeps its literal text (``1.10``,
+``1e400``, ``-0.0``, a 40-digit integer), where ``float`` would round and ``int``
+would drop the sign of ``-0`` and refuse more than 4300 digits; a lone surrogate
+is kept, since ``dump_json_exact`` writes it back as its escape. A dialect that
+stores some field where it cannot be kept (a database column) refuses it there.
 """
 
 import json
 import math
 import re
+import sys
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from json.encoder import encode_basestring
 from typing import Any
 
-from rest_framework.exceptions import ParseError
-from rest_framework.parsers import JSONParser
+from django.conf import settings
+from rest_framework.parsers import BaseParser
+from rest_framework.request import Request
 
 from kvsite.errors import InvalidArgument, ValueTooLarge
 
 MAX_DEPTH = 64
 
 
-def _depth(value: Any, limit: int) -> int:
-    """Nesting depth of ``value``, walking iteratively and stopping past ``limit``."""
-    deepest = 0
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > deepest:
-            deepest = depth
-            if deepest > limit:
-                return deepest
-        if isinstance(node, dict):
-            stack.extend((child, depth + 1) for child in node.values())
-        elif isinstance(node, list):
-            stack.extend((child, depth + 1) for child in node)
-    return deepest
-
-
-def parse_json(body: bytes, *, max_bytes: int, what: str = "body") -> Any:
-    if len(body) > max_bytes:
-        raise ValueTooLarge(f"{what} is {len(body)} bytes; at most {max_bytes} are allowed")
-    if not body.strip():
-        raise InvalidArgument(f"{what} must be JSON")
-    try:
-        value = json.loads(body)
-    except RecursionError:
-        raise InvalidArgument(f"{what} is nested more than {MAX_DEPTH} levels deep") from None
-    except (UnicodeDecodeError, ValueError) as error:
-        raise InvalidArgument(f"{what} is not valid JSON: {error}") from None
-    if _depth(value, MAX_DEPTH) > MAX_DEPTH:
-        raise InvalidArgument(f"{what} is nested more than {MAX_DEPTH} levels deep")
-    return value
-
-
-def dump_json(value: Any) -> bytes:
-    """Compact UTF-8 JSON, the stored form of JSON values."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
-
-
-# --- Exact JSON -----------------------------------------------------------------------
+# --- Exact numbers -----------------------------------------------------------------------
 
 
 class JsonNumber(Decimal):
@@ -97,51 +71,242 @@ class RawJson:
     text: str
 
 
-class _DuplicateName(ValueError):
-    pass
+# --- Reading -------------------------------------------------------------------------------
 
 
-def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # Of two equal names json.loads keeps the last; refusing them means what is
-    # stored is what the caller wrote, not half of it.
+class _Refusal(Exception):
+    """Raised by a parse hook: the body holds something refused (a second parse finds where)."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _Refusal
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise _Refusal
+    return number
+
+
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result = dict(pairs)
     if len(result) != len(pairs):
-        seen: set[str] = set()
-        duplicate = next(name for name, _ in pairs if name in seen or seen.add(name))
-        raise _DuplicateName(f"duplicate object name {duplicate!r}")
+        raise _Refusal
     return result
+
+
+# The hooks raise rather than mark, so the usual body is parsed once, with no
+# walk over it afterwards; only a refused one is parsed again to name the field.
+# Shared like json's own default decoder: a decoder keeps no state between calls.
+_PLAIN = json.JSONDecoder(object_pairs_hook=_unique_object, parse_float=_finite_float, parse_constant=_refuse_constant)
+_EXACT = json.JSONDecoder(
+    object_pairs_hook=_unique_object, parse_float=JsonNumber, parse_int=JsonNumber, parse_constant=_refuse_constant
+)
+
+_LONE_SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
+# A lone surrogate can only come from an escape in the text (UTF-8 cannot hold
+# one): a high one not followed by a low one, or a low one not after a high one.
+_LONE_SURROGATE_ESCAPE_RE = re.compile(
+    r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
+_PLAIN_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+class _Refused:
+    """Where the locating parse found something refused: stands in its place until the walk names it."""
+
+    __slots__ = ("problem",)
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+
+
+def _quoted(text: str, limit: int = 100) -> str:
+    """``text`` as a JSON string for a message; cut at ``limit``, a lone surrogate as its escape."""
+    shown = json.dumps(text[:limit] + ("..." if len(text) > limit else ""), ensure_ascii=False)
+    return _LONE_SURROGATE_RE.sub(_escape_surrogate, shown)
+
+
+def _locating_object(pairs: list[tuple[str, Any]]) -> Any:
+    result = dict(pairs)
+    if len(result) == len(pairs):
+        return result
+    seen: set[str] = set()
+    duplicate = next(name for name, _ in pairs if name in seen or seen.add(name))
+    return _Refused(f"duplicate member name {_quoted(duplicate)} (each name may appear once)")
+
+
+def _locating_constant(name: str) -> Any:
+    return _Refused(f"{name} is not a JSON number")
+
+
+def _locating_float(text: str) -> Any:
+    number = float(text)
+    if math.isinf(number):
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        return _Refused(f"the number {shown} is too large to store (beyond a 64-bit float)")
+    return number
+
+
+def _locating_int(text: str) -> Any:
+    try:
+        return int(text)
+    except ValueError:  # more digits than sys.get_int_max_str_digits()
+        digits = len(text.lstrip("-"))
+        return _Refused(f"the integer has {digits} digits; at most {sys.get_int_max_str_digits()} can be stored")
+
+
+def _path_text(path: tuple | None, what: str) -> str:
+    """``entries[3].value`` from the linked path ``(((None, "entries"), 3), "value")``."""
+    segments = []
+    while path is not None:
+        path, segment = path
+        segments.append(segment)
+    if not segments:
+        return what
+    out = []
+    for segment in reversed(segments):
+        if isinstance(segment, int):
+            out.append(f"[{segment}]")
+        elif _PLAIN_NAME_RE.match(segment):
+            out.append(f".{segment}" if out else segment)
+        else:
+            out.append(f"[{_quoted(segment)}]")
+    return "".join(out)
+
+
+def _first_refused(value: Any, *, surrogates: bool, what: str) -> str | None:
+    """The first refused thing in ``value`` (document order) as ``"<path>: <problem>"``, or None.
+
+    ``surrogates``: a lone surrogate in a string or a member name counts too.
+    Paths are linked pairs, so a deep document costs no more per node than a flat one.
+    """
+    stack: list[tuple[tuple | None, Any, bool]] = [(None, value, False)]
+    while stack:
+        path, node, is_name = stack.pop()
+        if is_name:
+            match = _LONE_SURROGATE_RE.search(path[1])
+            if match:
+                return f"{_path_text(path, what)}: the member name has a lone surrogate {_escape_surrogate(match)}"
+        elif isinstance(node, dict):
+            children = []
+            for name, child in node.items():
+                member = (path, name)
+                if surrogates:
+                    children.append((member, None, True))
+                children.append((member, child, False))
+            stack.extend(reversed(children))
+        elif isinstance(node, list):
+            stack.extend(reversed([((path, index), child, False) for index, child in enumerate(node)]))
+        elif isinstance(node, _Refused):
+            return f"{_path_text(path, what)}: {node.problem}"
+        elif surrogates and isinstance(node, str):
+            match = _LONE_SURROGATE_RE.search(node)
+            if match:
+                return (
+                    f"{_path_text(path, what)}: the string has a lone surrogate {_escape_surrogate(match)}, "
+                    "which is not Unicode text"
+                )
+    return None
+
+
+def _locate(text: str, *, exact: bool, what: str) -> str | None:
+    """Parse ``text`` again with hooks that mark instead of raising, and name the first refused field."""
+    if exact:
+        numbers = {"parse_float": JsonNumber, "parse_int": JsonNumber}
+    else:
+        numbers = {"parse_float": _locating_float, "parse_int": _locating_int}
+    value = json.loads(text, object_pairs_hook=_locating_object, parse_constant=_locating_constant, **numbers)
+    return _first_refused(value, surrogates=not exact, what=what)
+
+
+def has_lone_surrogate(text: str) -> bool:
+    """Whether ``text`` holds a lone surrogate: an exact body keeps one, UTF-8 (a database column) cannot."""
+    return _LONE_SURROGATE_RE.search(text) is not None
+
+
+def _utf8_size(data: bytes | str) -> int:
+    if isinstance(data, bytes):
+        return len(data)
+    return len(data.encode("utf-8", "surrogatepass"))
+
+
+def json_read(
+    data: bytes | str, *, max_bytes: int, exact: bool = False, max_depth: int = MAX_DEPTH, what: str = "body"
+) -> Any:
+    """The JSON value of a request body (or of a form field); 400 or 413 naming what is wrong.
+
+    ``max_bytes`` caps the UTF-8 size; ``exact`` gives ``JsonNumber`` numbers and
+    keeps lone surrogates (see the module docstring); ``max_depth`` counts a
+    scalar as 1 and ``[1]`` as 2; ``what`` names the whole body in messages.
+    """
+    size = _utf8_size(data)
+    if size > max_bytes:
+        raise ValueTooLarge(f"{what} is {size} bytes; at most {max_bytes} are allowed")
+    if isinstance(data, bytes):
+        try:
+            text = data.decode()
+        except UnicodeDecodeError as error:
+            raise InvalidArgument(f"{what} is not valid UTF-8 (byte {error.start})") from None
+    else:
+        text = data
+    if not text or text.isspace():
+        raise InvalidArgument(f"{what} must be JSON")
+    too_deep = f"{what} is nested more than {max_depth} levels deep"
+    try:
+        try:
+            value = (_EXACT if exact else _PLAIN).decode(text)
+        except json.JSONDecodeError as error:
+            raise InvalidArgument(f"{what} is not valid JSON: {error}") from None
+        except (_Refusal, ValueError):
+            # _Refusal from a hook; a plain ValueError from an integer past the digit limit.
+            problem = _locate(text, exact=exact, what=what)
+            raise InvalidArgument(problem or f"{what} is not valid JSON") from None
+    except RecursionError:
+        raise InvalidArgument(too_deep) from None
+    # Depth can only pass the limit when the text has that many brackets; counting them is far cheaper than a walk.
+    if text.count("[") + text.count("{") >= max_depth and json_depth(value, max_depth) > max_depth:
+        raise InvalidArgument(too_deep)
+    if not exact and ("\\ud" in text or "\\uD" in text) and _LONE_SURROGATE_ESCAPE_RE.search(text):
+        problem = _first_refused(value, surrogates=True, what=what)
+        if problem:
+            raise InvalidArgument(problem)
+    return value
+
+
+def json_depth(value: Any, limit: int) -> int:
+    """Nesting depth of ``value`` (a scalar is 1, ``[1]`` is 2, ``[]`` is 1), counting no further than ``limit + 1``.
+
+    Level by level over containers only, without recursion: a document nested
+    deeper than Python's stack still gets an answer.
+    """
+    depth = 1
+    level = [value] if isinstance(value, (dict, list)) else []
+    while level and depth <= limit:
+        if not any(level):  # every container on this level is empty: nothing is deeper
+            return depth
+        depth += 1
+        level = [
+            child
+            for node in level
+            for child in (node.values() if isinstance(node, dict) else node)
+            if isinstance(child, (dict, list))
+        ]
+    return depth
+
+
+# --- Writing -------------------------------------------------------------------------------
+
+
+def dump_json(value: Any) -> bytes:
+    """Compact UTF-8 JSON, the stored form of JSON values."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
-
-
-def json_depth(value: Any, limit: int) -> int:
-    """Nesting depth of ``value`` (a scalar is 1, ``[1]`` is 2), counting no further than ``limit + 1``."""
-    return _depth(value, limit)
-
-
-def parse_json_exact(body: bytes, *, max_bytes: int, max_depth: int = MAX_DEPTH, what: str = "body") -> Any:
-    """Like ``parse_json``, but numbers become ``JsonNumber`` and duplicate names, NaN and Infinity are 400."""
-    if len(body) > max_bytes:
-        raise ValueTooLarge(f"{what} is {len(body)} bytes; at most {max_bytes} are allowed")
-    if not body.strip():
-        raise InvalidArgument(f"{what} must be JSON")
-    try:
-        value = json.loads(
-            body,
-            parse_float=JsonNumber,
-            parse_int=JsonNumber,
-            parse_constant=_reject_constant,
-            object_pairs_hook=_object_without_duplicates,
-        )
-    except RecursionError:
-        raise InvalidArgument(f"{what} is nested more than {max_depth} levels deep") from None
-    except (UnicodeDecodeError, ValueError) as error:
-        raise InvalidArgument(f"{what} is not valid JSON: {error}") from None
-    if _depth(value, max_depth) > max_depth:
-        raise InvalidArgument(f"{what} is nested more than {max_depth} levels deep")
-    return value
 
 
 def json_text_checked(raw: bytes) -> str:
@@ -156,9 +321,6 @@ def json_text_checked(raw: bytes) -> str:
     except RecursionError:
         raise ValueError("nested too deeply") from None
     return text
-
-
-_LONE_SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
 
 
 def _escape_surrogate(match: re.Match) -> str:
@@ -232,11 +394,57 @@ def dump_json_exact(value: Any) -> bytes:
         return _LONE_SURROGATE_RE.sub(_escape_surrogate, text).encode()
 
 
-class StrictJSONParser(JSONParser):
-    """DRF's JSON parser, with nesting too deep for Python's parser a 400 instead of a 500."""
+# --- DRF -----------------------------------------------------------------------------------
 
-    def parse(self, stream, media_type=None, parser_context=None):
-        try:
-            return super().parse(stream, media_type, parser_context)
-        except RecursionError:
-            raise ParseError(f"JSON body is nested more than {MAX_DEPTH} levels deep") from None
+
+def _declared_length(request: Request | None) -> int | None:
+    try:
+        return int(request.META["CONTENT_LENGTH"]) if request is not None else None
+    except (KeyError, ValueError):
+        return None
+
+
+class JsonBodyParser(BaseParser):
+    """Every JSON body of the API (plain numbers): ``json_read`` capped at the view's ``body_max_bytes``.
+
+    ``application/json`` and any ``application/*+json`` are matched to it by
+    ``kvsite.negotiation.JsonOnlyNegotiation``; any other Content-Type is a 415.
+    A view without a cap of its own gets ``DATA_UPLOAD_MAX_MEMORY_SIZE``;
+    ``body_max_depth`` on the view changes the nesting limit.
+    """
+
+    media_type = "application/json"
+    exact = False
+
+    def parse(self, stream, media_type=None, parser_context=None) -> Any:
+        context = parser_context or {}
+        view = context.get("view")
+        max_bytes = getattr(view, "body_max_bytes", None) or settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        declared = _declared_length(context.get("request"))
+        if declared is not None and declared > max_bytes:
+            raise ValueTooLarge(f"body is {declared} bytes; at most {max_bytes} are allowed")
+        # Never more than one byte past the cap is read, whatever the body claims to be.
+        data = stream.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise ValueTooLarge(f"body is over {max_bytes} bytes, the most allowed here")
+        return json_read(
+            data, max_bytes=max_bytes, exact=self.exact, max_depth=getattr(view, "body_max_depth", MAX_DEPTH)
+        )
+
+
+class ExactJsonBodyParser(JsonBodyParser):
+    """``JsonBodyParser`` in exact mode: numbers are ``JsonNumber``, lone surrogates kept (items, namespaces)."""
+
+    exact = True
+
+
+def request_json(request: Request, *, what: str = "body") -> Any:
+    """``request.data`` of a view that needs a JSON body; InvalidArgument (400) when none was sent.
+
+    DRF hands an empty body to no parser and gives ``{}`` for it, whatever its
+    Content-Type; ``{}`` has to be sent to mean ``{}``.
+    """
+    data = request.data
+    if request.stream is None:
+        raise InvalidArgument(f"{what} must be JSON")
+    return data

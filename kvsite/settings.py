@@ -210,7 +210,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["kvsite.authentication.IsPrincipal"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["kvsite.jsonbody.StrictJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["kvsite.jsonbody.JsonBodyParser"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "kvsite.negotiation.JsonOnlyNegotiation",
     "EXCEPTION_HANDLER": "kvsite.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -12,7 +12,7 @@ from buckets.api.serializers import ErrorOutput
 from buckets.configs import ConfigDocument
 from buckets.events import rfc3339
 from kvsite.errors import InvalidArgument
-from kvsite.jsonbody import parse_json
+from kvsite.jsonbody import request_json
 from kvsite.permissions import CONFIG_READ, CONFIG_WRITE
 
 ENVIRONMENT = OpenApiParameter(
@@ -22,6 +22,8 @@ IF_MATCH = OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, descriptio
 ERRORS = {status: OpenApiResponse(ErrorOutput) for status in (400, 401, 403, 404, 412, 413)}
 # Room for the JSON framing around a maximal document.
 MAX_BODY_BYTES = configs.MAX_DOCUMENT_BYTES + 1024
+# {"revision": n} and room for whitespace.
+ROLLBACK_BODY_BYTES = 4 * 1024
 
 ConfigListOutput = inline_serializer(
     "ConfigList",
@@ -92,6 +94,8 @@ class ConfigListApi(APIView):
 
 
 class ConfigDetailApi(APIView):
+    body_max_bytes = MAX_BODY_BYTES
+
     @extend_schema(operation_id="config_get", parameters=[ENVIRONMENT], responses={200: ConfigOutput, **ERRORS})
     def get(self, request: Request, name: str) -> Response:
         request.user.require(CONFIG_READ)
@@ -114,7 +118,7 @@ class ConfigDetailApi(APIView):
     def post(self, request: Request, name: str) -> Response:
         request.user.require(CONFIG_WRITE)
         condition = parse_write_condition(request.headers)
-        data = parse_json(request.body, max_bytes=MAX_BODY_BYTES)
+        data = request_json(request)
         document = configs.config_set(
             environment=environment_of(request),
             name=name,
@@ -133,7 +137,7 @@ class ConfigDetailApi(APIView):
     def patch(self, request: Request, name: str) -> Response:
         request.user.require(CONFIG_WRITE)
         if_match = parse_if_match(request.headers.get("If-Match"))
-        patch = parse_json(request.body, max_bytes=MAX_BODY_BYTES, what="merge patch")
+        patch = request_json(request, what="merge patch")
         document = configs.config_patch(environment=environment_of(request), name=name, patch=patch, if_match=if_match)
         return saved(document)
 
@@ -169,6 +173,8 @@ class ConfigHistoryApi(APIView):
 
 
 class ConfigRollbackApi(APIView):
+    body_max_bytes = ROLLBACK_BODY_BYTES
+
     @extend_schema(
         operation_id="config_rollback",
         parameters=[ENVIRONMENT],
@@ -177,7 +183,7 @@ class ConfigRollbackApi(APIView):
     )
     def post(self, request: Request, name: str) -> Response:
         request.user.require(CONFIG_WRITE)
-        body = parse_json(request.body, max_bytes=1024)
+        body = request_json(request)
         revision = body.get("revision") if isinstance(body, dict) else None
         if not isinstance(revision, int) or isinstance(revision, bool) or revision < 1:
             raise InvalidArgument('body must be {"revision": <positive integer>}')

@@ -26,7 +26,7 @@ from buckets.events import rfc3339
 from buckets.keys import MAX_KEY_BYTES
 from kvsite import ratelimit
 from kvsite.errors import InvalidArgument, NotFound, PermissionDenied, api_exception_handler, error_body
-from kvsite.jsonbody import MAX_DEPTH, JsonNumber, parse_json_exact
+from kvsite.jsonbody import MAX_DEPTH, ExactJsonBodyParser, JsonNumber, request_json
 from kvsite.negotiation import ExactJsonRenderer
 from kvsite.permissions import ENTRY_DELETE, ENTRY_READ, ENTRY_WRITE
 
@@ -84,10 +84,10 @@ def items_exception_handler(exc: Exception, context: dict) -> Response:
 
 
 class ItemsApi(APIView):
-    """Base of the items views: envelope, exact JSON, strict bodies (parsed by the views)."""
+    """Base of the items views: envelope, exact JSON in and out."""
 
     renderer_classes = [ExactJsonRenderer]
-    parser_classes: list = []
+    parser_classes = [ExactJsonBodyParser]
     # OPTIONS is a 405 like any method a path does not have (no CORS preflight to answer).
     http_method_names = ["get", "put", "delete", "head"]
 
@@ -259,6 +259,10 @@ ItemPutInput = inline_serializer(
 
 
 class ItemDetailApi(ItemsApi):
+    body_max_bytes = BODY_SLACK_FACTOR * settings.KV_ITEMS_MAX_VALUE_BYTES + BODY_SLACK_BYTES
+    # The body wraps the value in one more level.
+    body_max_depth = MAX_DEPTH + 1
+
     @extend_schema(operation_id="items_get", responses={200: ItemOutput, **ERRORS})
     def get(self, request: Request, key: str) -> Response:
         account = account_for(request, permission=ENTRY_READ, kind=ratelimit.READ)
@@ -280,9 +284,7 @@ class ItemDetailApi(ItemsApi):
     )
     def put(self, request: Request, key: str) -> Response:
         account = account_for(request, permission=ENTRY_WRITE, kind=ratelimit.WRITE)
-        max_body = BODY_SLACK_FACTOR * settings.KV_ITEMS_MAX_VALUE_BYTES + BODY_SLACK_BYTES
-        body = parse_json_exact(request.body, max_bytes=max_body, max_depth=MAX_DEPTH + 1)
-        item = items.item_put(account=account, key=key, **item_put_input(body))
+        item = items.item_put(account=account, key=key, **item_put_input(request_json(request)))
         return Response({"key": item.key, "version": item.version, "expiresAt": _time(item.expires_at)})
 
     @extend_schema(operation_id="items_delete", responses={200: ItemDeletedOutput, **ERRORS})

@@ -2,7 +2,8 @@
 
 camelCase JSON throughout. Bodies are parsed exactly and rendered exactly, so a
 NUMBER comes back as the digits it was sent as. Authorization and audit happen
-in the services; errors come from the project's one handler.
+in the services; errors come from the project's one handler. Each view declares
+the largest body it takes (``body_max_bytes``).
 """
 
 import uuid
@@ -19,12 +20,14 @@ from buckets import namespaces
 from buckets.api.preconditions import parse_positive_int
 from buckets.api.serializers import ErrorOutput
 from buckets.events import rfc3339
+from buckets.keys import MAX_KEY_BYTES
 from buckets.models import Namespace
 from buckets.names import public_name
 from buckets.namespace_entries import EntryVersion, NamespaceEntry
 from kvsite.audit import audit_actor_from_request
 from kvsite.errors import InvalidArgument
-from kvsite.jsonbody import parse_json_exact
+from kvsite.http.bodies import DEFAULT_BODY_MAX_BYTES
+from kvsite.jsonbody import ExactJsonBodyParser, JsonBodyParser, request_json
 from kvsite.negotiation import ExactJsonRenderer
 
 ERRORS = {status: OpenApiResponse(ErrorOutput) for status in (400, 401, 403, 404, 409, 413)}
@@ -32,18 +35,40 @@ NAMESPACE_FIELDS = frozenset({"name", "description", "applicationId", "isSecretN
 PUT_FIELDS = frozenset({"value", "valueType", "ttlSeconds", "metadata", "version"})
 # A value is at most a bucket's value size; the body gets room for escaping and framing.
 ENTRY_BODY_BYTES = 4 * settings.KV_DEFAULT_MAX_VALUE_SIZE + 64 * 1024
-SMALL_BODY_BYTES = 64 * 1024
+SMALL_BODY_BYTES = DEFAULT_BODY_MAX_BYTES
+# A full list of the longest keys (a key's characters escape to at most 2 bytes, '/' as \/), quoted, and framing.
+BULK_KEYS_BODY_BYTES = entries.MAX_BULK_ITEMS * (2 * MAX_KEY_BYTES + 8) + 4 * 1024
+# As many entries as fit the largest value a bucket may hold.
+BULK_SET_BODY_BYTES = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
 
 
 class NamespaceApi(APIView):
-    """Base of these views: exact JSON out, bodies parsed by the views themselves."""
+    """Base of these views: exact JSON in and out."""
 
     renderer_classes = [ExactJsonRenderer]
-    parser_classes: list = []
+    parser_classes = [ExactJsonBodyParser]
+    body_max_bytes = SMALL_BODY_BYTES
 
 
-def _body(request: Request, *, max_bytes: int, allowed: frozenset[str] | None = None) -> dict:
-    body = parse_json_exact(request.body, max_bytes=max_bytes)
+class BulkKeysApi(NamespaceApi):
+    """Base of bulk get and delete: a list of key paths.
+
+    Read with plain numbers: a number has no place in these bodies, and building
+    an exact one per number would make a body of a million of them cost seconds
+    to refuse.
+    """
+
+    parser_classes = [JsonBodyParser]
+    body_max_bytes = BULK_KEYS_BODY_BYTES
+
+
+def _bulk_list(body: dict, name: str) -> list:
+    """``body[name]``, counted before any item is looked at: an over-long list costs its parse and no more."""
+    return entries.bulk_list_checked(body.get(name), name=name)
+
+
+def _body(request: Request, *, allowed: frozenset[str] | None = None) -> dict:
+    body = request_json(request)
     if not isinstance(body, dict):
         raise InvalidArgument("body must be a JSON object")
     if allowed is not None:
@@ -216,7 +241,7 @@ class NamespaceListCreateApi(NamespaceApi):
 
     @extend_schema(operation_id="namespace_create", request=NamespaceInput, responses={201: NamespaceOutput, **ERRORS})
     def post(self, request: Request) -> Response:
-        body = _body(request, max_bytes=SMALL_BODY_BYTES, allowed=NAMESPACE_FIELDS)
+        body = _body(request, allowed=NAMESPACE_FIELDS)
         namespace = namespaces.namespace_create(
             name=body.get("name"),
             application_id=body.get("applicationId"),
@@ -236,7 +261,7 @@ class NamespaceDetailApi(NamespaceApi):
 
     @extend_schema(operation_id="namespace_update", request=NamespaceInput, responses={200: NamespaceOutput, **ERRORS})
     def put(self, request: Request, ns_id: uuid.UUID) -> Response:
-        body = _body(request, max_bytes=SMALL_BODY_BYTES, allowed=NAMESPACE_FIELDS)
+        body = _body(request, allowed=NAMESPACE_FIELDS)
         fields = {
             "name": "name",
             "applicationId": "application_id",
@@ -280,6 +305,8 @@ class EntryListApi(NamespaceApi):
 
 
 class EntryDetailApi(NamespaceApi):
+    body_max_bytes = ENTRY_BODY_BYTES
+
     @extend_schema(operation_id="namespace_entry_get", responses={200: EntryOutput, **ERRORS})
     def get(self, request: Request, ns_id: uuid.UUID, key_path: str) -> Response:
         entry = entries.namespace_entry_get(
@@ -289,7 +316,7 @@ class EntryDetailApi(NamespaceApi):
 
     @extend_schema(operation_id="namespace_entry_put", request=EntryInput, responses={200: EntryOutput, **ERRORS})
     def put(self, request: Request, ns_id: uuid.UUID, key_path: str) -> Response:
-        body = _body(request, max_bytes=ENTRY_BODY_BYTES, allowed=PUT_FIELDS)
+        body = _body(request, allowed=PUT_FIELDS)
         if "value" not in body:
             raise InvalidArgument("value is required")
         entry = entries.namespace_entry_put(
@@ -311,9 +338,11 @@ class EntryDetailApi(NamespaceApi):
 
 
 class EntryRotateApi(NamespaceApi):
+    body_max_bytes = ENTRY_BODY_BYTES
+
     @extend_schema(operation_id="namespace_entry_rotate", request=RotateInput, responses={200: EntryOutput, **ERRORS})
     def post(self, request: Request, ns_id: uuid.UUID, key_path: str) -> Response:
-        body = _body(request, max_bytes=ENTRY_BODY_BYTES, allowed=frozenset({"value"}))
+        body = _body(request, allowed=frozenset({"value"}))
         if "value" not in body:
             raise InvalidArgument("value is required")
         entry = entries.namespace_entry_rotate(
@@ -336,7 +365,7 @@ class EntryRollbackApi(NamespaceApi):
         operation_id="namespace_entry_rollback", request=RollbackInput, responses={200: EntryOutput, **ERRORS}
     )
     def post(self, request: Request, ns_id: uuid.UUID, key_path: str) -> Response:
-        body = _body(request, max_bytes=SMALL_BODY_BYTES, allowed=frozenset({"version"}))
+        body = _body(request, allowed=frozenset({"version"}))
         entry = entries.namespace_entry_rollback(
             namespace_id=ns_id, key_path=key_path, version=body.get("version"), actor=audit_actor_from_request(request)
         )
@@ -346,31 +375,33 @@ class EntryRollbackApi(NamespaceApi):
 # --- Bulk ----------------------------------------------------------------------------------
 
 
-class BulkGetApi(NamespaceApi):
+class BulkGetApi(BulkKeysApi):
     @extend_schema(operation_id="namespace_bulk_get", request=KeysInput, responses={200: BulkGetOutput, **ERRORS})
     def post(self, request: Request, ns_id: uuid.UUID) -> Response:
-        body = _body(request, max_bytes=settings.DATA_UPLOAD_MAX_MEMORY_SIZE, allowed=frozenset({"keys"}))
+        keys = _bulk_list(_body(request, allowed=frozenset({"keys"})), "keys")
         result = entries.namespace_entries_bulk_get(
-            namespace_id=ns_id, keys=body.get("keys"), actor=audit_actor_from_request(request)
+            namespace_id=ns_id, keys=keys, actor=audit_actor_from_request(request)
         )
         return Response({"entries": [entry_body(entry) for entry in result.entries], "missing": result.missing})
 
 
 class BulkSetApi(NamespaceApi):
+    body_max_bytes = BULK_SET_BODY_BYTES
+
     @extend_schema(operation_id="namespace_bulk_set", request=BulkSetInput, responses={200: BulkSetOutput, **ERRORS})
     def post(self, request: Request, ns_id: uuid.UUID) -> Response:
-        body = _body(request, max_bytes=settings.DATA_UPLOAD_MAX_MEMORY_SIZE, allowed=frozenset({"entries"}))
+        items = _bulk_list(_body(request, allowed=frozenset({"entries"})), "entries")
         written = entries.namespace_entries_bulk_set(
-            namespace_id=ns_id, entries=body.get("entries"), actor=audit_actor_from_request(request)
+            namespace_id=ns_id, entries=items, actor=audit_actor_from_request(request)
         )
         return Response({"entries": [entry_body(entry) for entry in written]})
 
 
-class BulkDeleteApi(NamespaceApi):
+class BulkDeleteApi(BulkKeysApi):
     @extend_schema(operation_id="namespace_bulk_delete", request=KeysInput, responses={200: BulkDeleteOutput, **ERRORS})
     def post(self, request: Request, ns_id: uuid.UUID) -> Response:
-        body = _body(request, max_bytes=settings.DATA_UPLOAD_MAX_MEMORY_SIZE, allowed=frozenset({"keys"}))
+        keys = _bulk_list(_body(request, allowed=frozenset({"keys"})), "keys")
         deleted = entries.namespace_entries_bulk_delete(
-            namespace_id=ns_id, keys=body.get("keys"), actor=audit_actor_from_request(request)
+            namespace_id=ns_id, keys=keys, actor=audit_actor_from_request(request)
         )
         return Response({"deleted": deleted})

@@ -33,6 +33,7 @@ from buckets.names import APP_PREFIX, app_bucket, new_app_bucket, public_name
 from kvsite.audit import Action as AuditAction
 from kvsite.audit import audit_actor_from_request, audit_refusals
 from kvsite.errors import ValueTooLarge
+from kvsite.http.bodies import DEFAULT_BODY_MAX_BYTES
 from kvsite.permissions import (
     ENTRY_DELETE,
     ENTRY_READ,
@@ -57,6 +58,8 @@ def _etag(revision: int) -> str:
 
 
 class BucketListCreateApi(APIView):
+    body_max_bytes = DEFAULT_BODY_MAX_BYTES
+
     @extend_schema(operation_id="kv_bucket_list", responses={200: BucketListOutput, **ERRORS})
     def get(self, request: Request) -> Response:
         request.user.require(NAMESPACE_READ)

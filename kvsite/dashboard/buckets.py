@@ -6,6 +6,7 @@ Only user buckets exist here: every name goes through ``app_bucket``, so a
 
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -18,6 +19,7 @@ from buckets.keys import TEXT_KEYS
 from buckets.models import Bucket, Entry
 from buckets.names import app_bucket, new_app_bucket, public_name
 from kvsite.errors import DomainError, InvalidArgument
+from kvsite.http.bodies import body_limit
 
 from . import selectors
 from .access import dashboard_actor, staff_view
@@ -112,6 +114,8 @@ def _key_page_context(request: HttpRequest, name: str, bucket: Bucket) -> dict:
     }
 
 
+# Both key forms carry a value: up to the largest a bucket may allow.
+@body_limit(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
 @staff_view
 @require_http_methods(["GET", "POST"])
 def bucket_detail(request: HttpRequest, bucket: str) -> HttpResponse:
@@ -195,6 +199,7 @@ def _edit_initial(entry: Entry | None) -> dict:
     }
 
 
+@body_limit(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
 @staff_view
 @require_http_methods(["GET", "POST"])
 def key_detail(request: HttpRequest, bucket: str, key: str) -> HttpResponse:

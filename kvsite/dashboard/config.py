@@ -18,10 +18,11 @@ from buckets import configs
 from buckets.exceptions import KeyExists, RevisionMismatch, RevisionNotFound
 from buckets.names import SYS_CONFIG_PREFIX
 from kvsite.errors import DomainError, InvalidArgument
+from kvsite.http.bodies import body_limit
 
 from . import selectors
 from .access import staff_view
-from .forms import ConfigCreateForm, ConfigEditForm, ConfigFlagForm, RevisionForm
+from .forms import CONFIG_TEXT_MAX_BYTES, ConfigCreateForm, ConfigEditForm, ConfigFlagForm, RevisionForm
 from .live import config_watch_url
 from .values import pretty_json, value_diff
 
@@ -36,6 +37,7 @@ def _flags(data: dict | None) -> list[tuple[str, bool]]:
     return [(field, value) for field, value in (data or {}).items() if isinstance(value, bool)]
 
 
+@body_limit(CONFIG_TEXT_MAX_BYTES)
 @staff_view
 @require_http_methods(["GET", "POST"])
 def config_index(request: HttpRequest) -> HttpResponse:
@@ -86,6 +88,7 @@ def _document_context(environment: str, name: str, *, oob: bool = False) -> dict
     }
 
 
+@body_limit(CONFIG_TEXT_MAX_BYTES)
 @staff_view
 @require_http_methods(["GET", "POST"])
 def config_document(request: HttpRequest, environment: str, name: str) -> HttpResponse:

@@ -1,12 +1,13 @@
 """Dashboard input forms: they check shapes and ranges; the storage core and services decide the rest."""
 
-import json
-
 from django import forms
 from django.conf import settings
 
+from buckets.configs import MAX_DOCUMENT_BYTES
 from buckets.keys import KEY_FORMATS, NATS_KEYS
 from buckets.store import MAX_HISTORY, MAX_TTL_SECONDS
+from kvsite.errors import DomainError
+from kvsite.jsonbody import json_read
 from kvsite.models import ApiKey, AuditEvent
 from kvsite.permissions import ROLE_PERMISSIONS
 
@@ -16,13 +17,23 @@ NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 NAME_HELP = "1-64 letters, digits, '-' or '_'."
 NAME_ERRORS = {"invalid": "Use 1-64 letters, digits, '-' or '_' (no spaces)."}
 ENCODINGS = [(TEXT, "Text (UTF-8)"), (HEX, "Hex (binary)")]
+# A config document as typed (indented) may be several times its stored size.
+CONFIG_TEXT_MAX_BYTES = 4 * MAX_DOCUMENT_BYTES
+
+
+def _json_problem(raw: str, *, max_bytes: int, exact: bool) -> tuple[object, str | None]:
+    """``(value, None)``, or ``(None, why)`` when ``raw`` is not JSON the project's reader takes."""
+    try:
+        return json_read(raw, max_bytes=max_bytes, exact=exact, what="This text"), None
+    except DomainError as error:
+        return None, error.message
 
 
 def _json_object(raw: str) -> dict:
-    try:
-        data = json.loads(raw)
-    except ValueError as error:
-        raise forms.ValidationError(f"Not valid JSON: {error}") from None
+    # Plain numbers, as the config API reads them: a document is stored as floats and ints.
+    data, problem = _json_problem(raw, max_bytes=CONFIG_TEXT_MAX_BYTES, exact=False)
+    if problem:
+        raise forms.ValidationError(problem)
     if not isinstance(data, dict):
         raise forms.ValidationError("A config document must be a JSON object ({...}).")
     return data
@@ -102,10 +113,12 @@ class ValueFields(forms.Form):
     def clean(self) -> dict:
         data = super().clean()
         if data.get("check_json") and data.get("encoding") == TEXT:
-            try:
-                json.loads(data.get("value") or "")
-            except ValueError as error:
-                self.add_error("value", f"Not valid JSON: {error}")
+            # Exact: the value is stored as typed, so any number is fine, as in the items API.
+            _, problem = _json_problem(
+                data.get("value") or "", max_bytes=settings.DATA_UPLOAD_MAX_MEMORY_SIZE, exact=True
+            )
+            if problem:
+                self.add_error("value", problem)
         return data
 
 

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods
 
 from buckets.names import SYS_SECRETS_PREFIX
 from kvsite.errors import DomainError
+from kvsite.http.bodies import body_limit
 from kvsite.permissions import SECRET_READ, SECRET_WRITE
 from secrets_app import services, versions
 from secrets_app.exceptions import SecretExists
@@ -23,6 +24,9 @@ from secrets_app.exceptions import SecretExists
 from . import selectors
 from .access import dashboard_actor, dashboard_principal, staff_view
 from .forms import RevisionForm, SecretCreateForm, SecretDescribeForm, SecretRotateForm
+
+# A value of the largest size, form-encoded (up to 3 body bytes a byte), and the other fields.
+SECRET_FORM_BODY_BYTES = 4 * services.MAX_SECRET_BYTES + 4 * 1024
 
 
 def _secret_url(environment: str, name: str, **query) -> str:
@@ -44,6 +48,7 @@ def _abilities(request: HttpRequest, environment: str) -> dict:
     }
 
 
+@body_limit(SECRET_FORM_BODY_BYTES)
 @staff_view
 @require_http_methods(["GET", "POST"])
 def secret_index(request: HttpRequest) -> HttpResponse:
@@ -100,6 +105,7 @@ def secret_index(request: HttpRequest) -> HttpResponse:
     )
 
 
+@body_limit(SECRET_FORM_BODY_BYTES)
 @staff_view
 @require_http_methods(["GET", "POST"])
 def secret_detail(request: HttpRequest, environment: str, name: str) -> HttpResponse:

@@ -24,6 +24,9 @@ ENVIRONMENT = OpenApiParameter(
     "X-Ironflow-Environment-ID", str, OpenApiParameter.HEADER, required=True, description="Environment id"
 )
 ERRORS = {status: OpenApiResponse(ErrorOutput) for status in (400, 401, 403, 404)}
+# The largest value escaped as clients such as json.dumps do by default (non-ASCII as \uXXXX: up to 3 body
+# bytes a stored byte), and the other fields.
+SECRET_BODY_BYTES = 4 * services.MAX_SECRET_BYTES + 4 * 1024
 
 
 def _environment(request: Request) -> str:
@@ -37,6 +40,8 @@ def _valid(serializer_class, request: Request) -> dict:
 
 
 class SecretListCreateApi(APIView):
+    body_max_bytes = SECRET_BODY_BYTES
+
     @extend_schema(
         operation_id="secret_list", parameters=[ENVIRONMENT], responses={200: SecretInfoOutput(many=True), **ERRORS}
     )
@@ -63,6 +68,9 @@ class SecretListCreateApi(APIView):
 
 
 class SecretDetailApi(APIView):
+    # PUT carries a value; PATCH (name, description) is smaller and shares the cap.
+    body_max_bytes = SECRET_BODY_BYTES
+
     @extend_schema(operation_id="secret_info", parameters=[ENVIRONMENT], responses={200: SecretInfoOutput, **ERRORS})
     def get(self, request: Request, name: str) -> Response:
         info = services.secret_info(

@@ -26,7 +26,7 @@ async def frames_until(ws, count: int) -> list[dict]:
 def test_a_document_watch_sends_its_changes_as_config_updates(asgi_server_factory, issue_token) -> None:  # noqa: F811
     server = asgi_server_factory()
     token = issue_token("reader")
-    writer = {"Authorization": f"Bearer {issue_token('writer')}"}
+    writer = {"Authorization": f"Bearer {issue_token('writer')}", "Content-Type": "application/json"}
     configs.config_set(environment="default", name="flags", data={"beta": False})
     configs.config_set(environment="staging", name="flags", data={"beta": True})
 

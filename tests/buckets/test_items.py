@@ -20,6 +20,7 @@ from rest_framework.test import APIClient
 
 from buckets import clock as kv_clock
 from buckets import items
+from buckets.api.items_views import ItemDetailApi
 from buckets.events import rfc3339
 from kvsite import apikeys
 from kvsite.errors import InvalidArgument
@@ -430,11 +431,14 @@ def test_value_size_edge_is_one_decimal_megabyte_of_stored_json(api: APIClient) 
     ok(put_value(api, "escaped", '"' + "\\u00e9" * ((limit - 2) // 2) + '"'))
 
 
-def test_a_body_beyond_its_own_cap_is_413(api: APIClient, settings) -> None:
-    settings.KV_ITEMS_MAX_VALUE_BYTES = 1000
+def test_a_body_beyond_its_own_cap_is_413(api: APIClient) -> None:
+    cap = ItemDetailApi.body_max_bytes
+    assert cap == 4 * django_settings.KV_ITEMS_MAX_VALUE_BYTES + 64 * 1024
+    at_cap = b'{"value":"x"' + b" " * (cap - 13) + b"}"
 
-    failed(put(api, "k", b'{"value": "' + b" " * 100_000 + b'"}'), 413, "resource_exhausted")
-    ok(put(api, "k", b'{"value":' + b" " * 10_000 + b'"x"}'))  # whitespace is not stored
+    ok(put(api, "k", at_cap))  # whitespace is not stored
+    error = failed(put(api, "k", at_cap + b" "), 413, "resource_exhausted")
+    assert error["message"] == f"body is {cap + 1} bytes; at most {cap} are allowed"
 
 
 def test_nesting_beyond_64_levels_is_400(api: APIClient) -> None:

@@ -341,7 +341,7 @@ def test_saving_checks_json_and_hex_when_asked(staff_client, world):
         "/buckets/orders/keys/order.1",
         {"action": "save", "value": "{oops", "encoding": "text", "newline": "lf", "revision": 1, "check_json": "on"},
     )
-    assert "Not valid JSON" in _text(not_json)
+    assert "This text is not valid JSON" in _text(not_json)
 
     not_hex = staff_client.post(
         "/buckets/orders/keys/order.1",
@@ -487,7 +487,39 @@ def test_config_editor_saves_with_compare_and_swap(staff_client, world):
     assert configs.config_get(environment="default", name="flags").data == {"beta": True}
 
     invalid = staff_client.post("/config/default/flags", {"action": "save", "data": "{nope", "revision": 2})
-    assert "Not valid JSON" in _text(invalid)
+    assert "This text is not valid JSON" in _text(invalid)
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ('{"beta": 1e999}', "beta: the number 1e999 is too large to store"),
+        ('{"beta": "\\ud800"}', "beta: the string has a lone surrogate \\ud800"),
+        ('{"beta": true, "beta": false}', "This text: duplicate member name &quot;beta&quot;"),
+    ],
+)
+def test_the_config_editor_shows_what_json_cannot_be_stored_and_saves_nothing(staff_client, world, text, error):
+    saved = staff_client.post("/config/default/flags", {"action": "save", "data": text, "revision": 1})
+    created = staff_client.post("/config", {"environment": "default", "name": "other", "data": text})
+
+    assert saved.status_code == 200 and created.status_code == 200
+    assert error in _text(saved) and error in _text(created)
+    assert configs.config_get(environment="default", name="flags").revision == 1
+    assert [doc.name for doc in configs.config_list(environment="default")] == ["flags"]
+
+
+def test_the_json_check_of_the_key_editor_keeps_numbers_exact_and_refuses_duplicates(staff_client, world):
+    def save(value: str):
+        form = {"action": "save", "value": value, "encoding": "text", "newline": "lf", "check_json": "on"}
+        revision = store.entry_get(bucket=app_bucket("orders"), key="order.1").revision
+        return staff_client.post("/buckets/orders/keys/order.1", {**form, "revision": revision})
+
+    duplicate = save('{"total": 1, "total": 2}')
+    assert "This text: duplicate member name" in _text(duplicate)
+
+    assert save('{"total": 1e999, "s": "\\ud800"}').status_code == 302
+    stored = bytes(store.entry_get(bucket=app_bucket("orders"), key="order.1").value)
+    assert stored == b'{"total": 1e999, "s": "\\ud800"}'
 
 
 def test_config_history_view_and_rollback(staff_client, world):

@@ -1,0 +1,164 @@
+"""kvsite.jsonbody.json_read: the one reader of JSON bodies, in plain and exact mode."""
+
+import pytest
+
+from kvsite.errors import InvalidArgument, ValueTooLarge
+from kvsite.jsonbody import MAX_DEPTH, JsonNumber, dump_json_exact, has_lone_surrogate, json_depth, json_read
+from kvsite.negotiation import is_json_media_type
+
+BOTH = pytest.mark.parametrize("exact", [False, True], ids=["plain", "exact"])
+
+
+def refusal(data: bytes | str, **options) -> str:
+    with pytest.raises(InvalidArgument) as refused:
+        json_read(data, max_bytes=1 << 20, **options)
+    return refused.value.message
+
+
+# --- What both modes refuse -------------------------------------------------------------------
+
+
+@BOTH
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"", "body must be JSON"),
+        (b" \r\n\t ", "body must be JSON"),
+        (b"{oops", "body is not valid JSON: Expecting property name"),
+        (b'{"a": 1} {"b": 2}', "body is not valid JSON: Extra data"),
+        (b'{"a": "\xff"}', "body is not valid UTF-8 (byte 7)"),
+        (b"\xef\xbb\xbf{}", "body is not valid JSON: Expecting value: line 1 column 1"),  # a byte order mark
+        (b'{"a": NaN}', "a: NaN is not a JSON number"),
+        (b'{"a": [1, Infinity]}', "a[1]: Infinity is not a JSON number"),
+        (b"-Infinity", "body: -Infinity is not a JSON number"),
+        (b'{"a": 1, "a": 2}', 'body: duplicate member name "a"'),
+        (b'{"x": [{"b": 1}, {"b": 1, "c": 0, "b": 2}]}', 'x[1]: duplicate member name "b"'),
+    ],
+)
+def test_what_no_mode_takes_is_a_400_that_says_what_and_where(exact: bool, body: bytes, message: str) -> None:
+    assert refusal(body, exact=exact).startswith(message)
+
+
+@BOTH
+def test_utf16_is_not_json_here(exact: bool) -> None:
+    # json.loads would guess UTF-16 from the byte pattern; a body is UTF-8 or refused.
+    assert refusal('{"a": 1}'.encode("utf-16"), exact=exact).startswith("body is not valid UTF-8")
+
+
+@BOTH
+@pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 500, 10_000, 100_000])
+def test_nesting_past_the_limit_is_a_400_even_beyond_pythons_stack(exact: bool, depth: int) -> None:
+    body = b"[" * (depth - 1) + b"1" + b"]" * (depth - 1)
+
+    assert refusal(body, exact=exact) == f"body is nested more than {MAX_DEPTH} levels deep"
+
+
+@BOTH
+def test_nesting_up_to_the_limit_is_read(exact: bool) -> None:
+    body = b"[" * (MAX_DEPTH - 1) + b"1" + b"]" * (MAX_DEPTH - 1)
+
+    assert json_depth(json_read(body, max_bytes=1 << 20, exact=exact), 1000) == MAX_DEPTH
+    assert refusal(body, exact=exact, max_depth=MAX_DEPTH - 1).endswith(f"more than {MAX_DEPTH - 1} levels deep")
+
+
+@BOTH
+def test_a_body_over_its_cap_is_a_413(exact: bool) -> None:
+    with pytest.raises(ValueTooLarge) as refused:
+        json_read(b'"' + b"x" * 100 + b'"', max_bytes=100, exact=exact)
+
+    assert refused.value.message == "body is 102 bytes; at most 100 are allowed"
+    assert json_read(b'"' + b"x" * 98 + b'"', max_bytes=100, exact=exact) == "x" * 98
+
+
+def test_text_is_measured_in_utf8_bytes() -> None:
+    with pytest.raises(ValueTooLarge):
+        json_read('"éé"', max_bytes=5)
+
+    assert json_read('"éé"', max_bytes=6) == "éé"
+
+
+def test_what_names_the_whole_body() -> None:
+    assert refusal(b"", what="merge patch") == "merge patch must be JSON"
+    assert refusal(b'{"a":1,"a":1}', what="this text").startswith('this text: duplicate member name "a"')
+
+
+# --- Plain mode: numbers and strings must fit what stores them ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'{"a": 1e999}', "a: the number 1e999 is too large to store (beyond a 64-bit float)"),
+        (b'{"entries": [{}, {}, {}, {"value": -1e999}]}', "entries[3].value: the number -1e999 is too large"),
+        (b'{"n": ' + b"9" * 5000 + b"}", "n: the integer has 5000 digits; at most 4300 can be stored"),
+        (b'{"a": "\\ud800"}', "a: the string has a lone surrogate \\ud800, which is not Unicode text"),
+        (b'{"a": ["ok", "x\\uDC00"]}', "a[1]: the string has a lone surrogate \\udc00"),
+        (b'"\\ud800\\ud800\\udc00"', "body: the string has a lone surrogate \\ud800"),
+        (b'{"a b": {"\\ud800": 1}}', '["a b"]["\\ud800"]: the member name has a lone surrogate \\ud800'),
+    ],
+)
+def test_plain_mode_names_the_field_that_cannot_be_stored(body: bytes, message: str) -> None:
+    assert refusal(body).startswith(message)
+
+
+def test_plain_mode_reads_floats_ints_and_surrogate_pairs() -> None:
+    body = b'{"f": 1.5, "big": ' + b"9" * 4000 + b', "tiny": 1e-999, "emoji": "\\ud83d\\ude00", "t": "\\\\ud800"}'
+
+    value = json_read(body, max_bytes=1 << 20)
+
+    assert value["f"] == 1.5 and value["big"] == int("9" * 4000) and value["tiny"] == 0.0
+    assert value["emoji"] == "😀"
+    assert value["t"] == "\\ud800"  # an escaped backslash, not a surrogate
+
+
+# --- Exact mode: numbers keep their text, surrogates are kept to be written back ------------------------
+
+
+def test_exact_mode_keeps_every_number_and_string_as_sent() -> None:
+    body = b'{"a":1e999,"b":-0.0,"c":1.10,"n":' + b"9" * 5000 + b',"s":"\\ud800","\\udc00":true}'
+
+    value = json_read(body, max_bytes=1 << 20, exact=True)
+
+    assert isinstance(value["a"], JsonNumber) and value["a"].text == "1e999"
+    assert value["s"] == "\ud800"
+    assert dump_json_exact(value) == body
+
+
+# --- Helpers ---------------------------------------------------------------------------------------
+
+
+def test_json_depth_counts_levels_without_recursion() -> None:
+    assert [json_depth(value, 10) for value in (1, [], [1], {"a": [[]]}, {"a": [[0]]})] == [1, 1, 2, 3, 4]
+    deep: list = []
+    for _ in range(100_000):
+        deep = [deep]
+    assert json_depth(deep, 64) == 65
+
+
+def test_has_lone_surrogate() -> None:
+    assert has_lone_surrogate("a\ud800") and has_lone_surrogate("\udfff")
+    assert not has_lone_surrogate("😀") and not has_lone_surrogate("\\ud800")
+
+
+@pytest.mark.parametrize(
+    ("content_type", "json"),
+    [
+        ("application/json", True),
+        ("Application/JSON", True),
+        ("application/json; charset=utf-8", True),
+        ('application/json;charset="UTF-8"', True),
+        ("application/merge-patch+json", True),
+        ("application/vnd.kvsite+json; charset=utf8", True),
+        ("application/json; charset=latin-1", False),
+        ("application/+json", False),
+        ("text/json", False),
+        ("text/plain", False),
+        ("application/x-www-form-urlencoded", False),
+        ("application/octet-stream", False),
+        ("*/*", False),
+        ("application/*", False),
+        ("", False),
+    ],
+)
+def test_json_media_types(content_type: str, json: bool) -> None:
+    assert is_json_media_type(content_type) is json
