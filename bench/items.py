@@ -59,7 +59,9 @@ rows = {
     "bucket GET": lambda i: client.get("/api/v1/kv/buckets/bench/keys/k00000"),
     "items GET": lambda i: client.get("/kv/items/k00000"),
     "bucket PUT": lambda i: client.generic("PUT", "/api/v1/kv/buckets/bench/keys/k%05d" % (i % 1000), value),
-    "items PUT": lambda i: client.generic("PUT", "/kv/items/k%05d" % (i % 1000), b'{"value":"' + value + b'"}'),
+    "items PUT": lambda i: client.generic(
+        "PUT", "/kv/items/k%05d" % (i % 1000), b'{"value":"' + value + b'"}', content_type="application/json"
+    ),
 }
 cpu = {name: [] for name in rows}
 for repeat in range(4):
@@ -141,6 +143,8 @@ def measure_round(args: argparse.Namespace, base: str, token: str, root_pid: int
     for name in order:
         label, url, mode, body = rows[name]
         extra = {"KV_BENCH_TOKEN": token, "KV_BENCH_PATH": kv_http.url_path(url), "KV_BENCH_VALUE": body}
+        if name.startswith("items"):
+            extra["KV_BENCH_CONTENT_TYPE"] = "application/json"
         results[name] = kv_http.wrk(
             args, label, url, mode, duration=args.duration, extra_env=extra, service=lambda: service(args, root_pid)
         )
@@ -161,6 +165,8 @@ def warm_up(args: argparse.Namespace, base: str, token: str) -> None:
         (f"{base}{ITEM_PATH}", "kv-put", f'{{"value":"{value}"}}'),
     ):
         extra = {"KV_BENCH_TOKEN": token, "KV_BENCH_PATH": kv_http.url_path(url), "KV_BENCH_VALUE": body}
+        if ITEM_PATH in url:
+            extra["KV_BENCH_CONTENT_TYPE"] = "application/json"
         kv_http.wrk(args, "warm-up", url, mode, duration=args.warmup, extra_env=extra)
 
 

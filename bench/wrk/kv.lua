@@ -6,6 +6,8 @@
 --   KV_BENCH_TOKEN  bearer token for the kvsite API
 --   KV_BENCH_KEYS   how many distinct keys the writes cycle through
 --   KV_BENCH_VALUE  the value written by the PUT modes
+--   KV_BENCH_CONTENT_TYPE  Content-Type of the PUT modes (default application/octet-stream; the
+--                   items API takes application/json only)
 -- kv-cas: PUT with If-Match of the revision the previous answer returned, to a key of the
 --   thread's own (cas-<thread>); run one connection per thread (wrk's response() is per thread).
 -- kv-list: GET KV_BENCH_PATH?<KV_BENCH_QUERY>, "{n}" in it replaced by a random integer in
@@ -20,6 +22,7 @@ local value = os.getenv("KV_BENCH_VALUE") or "value"
 local list_query = os.getenv("KV_BENCH_QUERY") or ""
 local list_range = tonumber(os.getenv("KV_BENCH_RANGE") or "1")
 local list_cursor = os.getenv("KV_BENCH_CURSOR")
+local content_type = os.getenv("KV_BENCH_CONTENT_TYPE") or "application/octet-stream"
 
 local b64chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
@@ -81,7 +84,7 @@ local builders = {
     return prebuilt("GET", { ["Authorization"] = "Bearer " .. token }, nil)
   end,
   ["kv-put"] = function()
-    local headers = { ["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/octet-stream" }
+    local headers = { ["Authorization"] = "Bearer " .. token, ["Content-Type"] = content_type }
     return function()
       return wrk.format("PUT", path .. next_key(), headers, value)
     end
@@ -90,7 +93,7 @@ local builders = {
     local key = string.format("cas-%03d", thread_id or 0)
     local auth = "Bearer " .. token
     return function()
-      local headers = { ["Authorization"] = auth, ["Content-Type"] = "application/octet-stream" }
+      local headers = { ["Authorization"] = auth, ["Content-Type"] = content_type }
       if cas_revision then
         headers["If-Match"] = cas_revision
       end
