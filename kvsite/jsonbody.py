@@ -421,12 +421,13 @@ class JsonBodyParser(BaseParser):
         view = context.get("view")
         max_bytes = getattr(view, "body_max_bytes", None) or settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         declared = _declared_length(context.get("request"))
+        # Worded as the server boundary's refusal (kvsite.http.bodies), which comes first where it runs.
         if declared is not None and declared > max_bytes:
-            raise ValueTooLarge(f"body is {declared} bytes; at most {max_bytes} are allowed")
+            raise ValueTooLarge(f"request body is {declared} bytes; at most {max_bytes} are allowed here")
         # Never more than one byte past the cap is read, whatever the body claims to be.
         data = stream.read(max_bytes + 1)
         if len(data) > max_bytes:
-            raise ValueTooLarge(f"body is over {max_bytes} bytes, the most allowed here")
+            raise ValueTooLarge(f"request body is larger than the {max_bytes} bytes allowed here")
         return json_read(
             data, max_bytes=max_bytes, exact=self.exact, max_depth=getattr(view, "body_max_depth", MAX_DEPTH)
         )

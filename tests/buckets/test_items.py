@@ -438,7 +438,7 @@ def test_a_body_beyond_its_own_cap_is_413(api: APIClient) -> None:
 
     ok(put(api, "k", at_cap))  # whitespace is not stored
     error = failed(put(api, "k", at_cap + b" "), 413, "resource_exhausted")
-    assert error["message"] == f"body is {cap + 1} bytes; at most {cap} are allowed"
+    assert error["message"] == f"request body is {cap + 1} bytes; at most {cap} are allowed here"
 
 
 def test_nesting_beyond_64_levels_is_400(api: APIClient) -> None:

@@ -332,7 +332,7 @@ def test_small_bodies_have_small_caps(api, world, path, cap) -> None:
     response = api.post(path, body, content_type="application/json")
 
     assert response.status_code == 413
-    assert response.json()["error"] == f"body is {len(body)} bytes; at most {cap} are allowed"
+    assert response.json()["error"] == f"request body is {len(body)} bytes; at most {cap} are allowed here"
 
 
 # --- Staff sessions ---------------------------------------------------------------------------------------
