@@ -60,6 +60,7 @@ class BulkKeysApi(NamespaceApi):
 
     parser_classes = [JsonBodyParser]
     body_max_bytes = BULK_KEYS_BODY_BYTES
+    body_list_limits = {"keys": entries.MAX_BULK_ITEMS}
 
 
 def _bulk_list(body: dict, name: str) -> list:
@@ -387,6 +388,7 @@ class BulkGetApi(BulkKeysApi):
 
 class BulkSetApi(NamespaceApi):
     body_max_bytes = BULK_SET_BODY_BYTES
+    body_list_limits = {"entries": entries.MAX_BULK_ITEMS}
 
     @extend_schema(operation_id="namespace_bulk_set", request=BulkSetInput, responses={200: BulkSetOutput, **ERRORS})
     def post(self, request: Request, ns_id: uuid.UUID) -> Response:

@@ -3,7 +3,15 @@
 import pytest
 
 from kvsite.errors import InvalidArgument, ValueTooLarge
-from kvsite.jsonbody import MAX_DEPTH, JsonNumber, dump_json_exact, has_lone_surrogate, json_depth, json_read
+from kvsite.jsonbody import (
+    MAX_DEPTH,
+    JsonNumber,
+    dump_json_exact,
+    has_lone_surrogate,
+    json_depth,
+    json_list_longer_than,
+    json_read,
+)
 from kvsite.negotiation import is_json_media_type
 
 BOTH = pytest.mark.parametrize("exact", [False, True], ids=["plain", "exact"])
@@ -162,3 +170,23 @@ def test_has_lone_surrogate() -> None:
 )
 def test_json_media_types(content_type: str, json: bool) -> None:
     assert is_json_media_type(content_type) is json
+
+
+@pytest.mark.parametrize(
+    ("text", "longer"),
+    [
+        ('{"keys": [1, 2, 3]}', True),
+        ('{"keys": [1, 2]}', False),
+        ('{"keys": []}', False),
+        (' { "other" : {"a": [1, "]"]} , "keys" : [ [1] , {"k": "],"}, "x" ] } ', True),  # brackets in strings
+        ('{"other": [1, 2, 3]}', False),  # another member's list is not counted
+        ("[1, 2, 3]", False),  # not an object: the whole parse says what is wrong
+        ('{"keys": [1, 2, 3', True),  # cut short after the limit: refused by its count all the same
+        ('{"keys": [1, 2', False),
+        ('{"keys": 3}', False),
+        ('{"keys": [1, NaN, 3]}', True),  # over-long is reason enough, whatever else is wrong
+        ('{"keys": [' + "[" * 100_000 + "]" * 100_000 + ", 1, 2]}", False),  # deeper than the stack
+    ],
+)
+def test_json_list_longer_than_counts_one_member_and_stops_past_the_limit(text: str, longer: bool) -> None:
+    assert json_list_longer_than(text, member="keys", limit=2) is longer

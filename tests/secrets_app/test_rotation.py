@@ -228,7 +228,9 @@ def test_rotation_while_the_server_keeps_serving(
     restarted = asgi_server_factory(env={"KV_MASTER_KEYS": KEY_NEW})
     with httpx.Client(base_url=restarted.http_url, headers=headers, timeout=30) as http:
         for name, value in {**latest, **written}.items():
-            assert http.get(f"/api/v1/secrets/{name}/value").json()["value"] == value
+            got = http.get(f"/api/v1/secrets/{name}/value")
+            assert got.status_code == 200, (got.text, restarted.log()[-3000:])
+            assert got.json()["value"] == value
     assert_counters_exact()
 
 
