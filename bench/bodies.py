@@ -64,13 +64,23 @@ def cases(namespace: str) -> list[Case]:
     # As many short keys as fit under the bulk cap: the most parsing a refusal can cost.
     packed_keys = json.dumps({"keys": [f"k{index}" for index in range(90_000)]}).encode()
     huge_keys = json.dumps({"keys": ["k" * 500] * 16_000}).encode()  # ~8 MiB
+    # Within bulk set's 8 MiB cap, 150 times its item limit, each item an object with an exact number.
+    many_entries = json.dumps({"entries": [{"keyPath": "a", "valueType": "NUMBER", "value": 1}] * 150_000}).encode()
+    tiny_arrays = b'{"keys": [' + b",".join([b"[]"] * 300_000) + b"]}"
     bulk_get = f"/api/v1/kv/{namespace}/bulk/get"
     return [
         Case("bulk/get, 8 MiB, Content-Length", "POST", bulk_get, huge_keys),
         Case("bulk/get, 8 MiB, chunked", "POST", bulk_get, huge_keys, chunked=True),
         Case("bulk/get, 1001 keys", "POST", bulk_get, many_keys),
         Case(f"bulk/get, {len(packed_keys) // 1024} KiB of short keys", "POST", bulk_get, packed_keys),
+        Case("bulk/get, 300,000 empty arrays", "POST", bulk_get, tiny_arrays),
         Case("bulk/delete, 8 MiB, chunked", "POST", f"/api/v1/kv/{namespace}/bulk/delete", huge_keys, chunked=True),
+        Case(
+            f"bulk/set, 150,000 entries ({len(many_entries) // MIB} MiB)",
+            "POST",
+            f"/api/v1/kv/{namespace}/bulk/set",
+            many_entries,
+        ),
         Case(
             "key PUT, ceiling + 1 byte",
             "PUT",
@@ -198,6 +208,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--database", default="kvsite_bench_bodies", help="dropped and recreated")
     kv_http.add_service_arguments(parser, redis="redis://127.0.0.1:6379/0")
     parser.add_argument("--guard-only", action="store_true", help="only the in-process cost of the body check")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON (bench/report.py reads it)")
     args = parser.parse_args(argv)
     args.workers, args.threads = 1, 4
     args.server_spec = kv_http.parse_server(parser, args, args.server)
@@ -206,7 +217,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    print_guard_cost(guard_cost())
+    costs = guard_cost()
+    print_guard_cost(costs)
     if args.guard_only:
         return 0
     with kv_http.bench_session(args, prefix="kv-bodies-") as (processes, workdir):
@@ -223,7 +235,17 @@ def main(argv: list[str] | None = None) -> int:
             for case in cases(namespace):
                 print(f"measuring {case.label} ...", flush=True)
                 rows.append(measure(args, port, token, pid, case))
-        return 0 if print_report(args, rows) else 1
+        met = print_report(args, rows)
+        if args.json:
+            results = {
+                "guard_us": costs,
+                "server": str(args.server_spec),
+                "repeat": args.repeat,
+                "load_before": args.load_before,
+                "rows": [{"label": row.case.label, "statuses": row.statuses, "cpu_ms": row.cpu_ms} for row in rows],
+            }
+            Path(args.json).write_text(json.dumps(results, indent=2))
+        return 0 if met else 1
 
 
 if __name__ == "__main__":

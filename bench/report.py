@@ -9,7 +9,9 @@ The benchmarks, each also runnable on its own (see its docstring):
    in a 1,000,000-key bucket (loaded once into ``kvsite_bench_1m`` and kept: the
    first run spends a minute or more loading it, later runs reuse it);
 3. ``bench/bulk.py``: bulk set of 1000 entries per call (namespaces API);
-4. ``bench/watch.py``: 1000 watchers, 20 writes/s, delivery latency and exactly-once.
+4. ``bench/watch.py``: 1000 watchers, 20 writes/s, delivery latency and exactly-once;
+5. ``bench/bodies.py``: what checking a request body costs every request, and what
+   refusing a bad one (over its cap, over its item count, too deep) costs the server.
 
 It records the 1-minute load average before each row, the machine, the date and the
 exact commands, and writes one table with the targets of issues #5-#9. Figures taken
@@ -38,7 +40,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-BENCHES = ("kv_http", "listing", "bulk", "watch")
+BENCHES = ("kv_http", "listing", "bulk", "watch", "bodies")
 
 # Targets from the issues, for this 2-core machine shared by server, database and load generator.
 TARGET_GET_RPS = 1500
@@ -47,6 +49,7 @@ TARGET_PUT_RPS = 600
 TARGET_BULK_PER_S = 5000
 TARGET_LIST_P99_MS = 50
 TARGET_WATCH_P99_MS = 250
+TARGET_REFUSAL_CPU_MS = 50
 
 
 @dataclass
@@ -284,11 +287,39 @@ def bench_watch(args: argparse.Namespace, scratch: Path) -> BenchRun:
     return bench
 
 
+def bench_bodies(args: argparse.Namespace, scratch: Path) -> BenchRun:
+    bench, data = run_for_results("bodies", ["--database", f"{args.db_prefix}bench_bodies"], scratch)
+    if data is None:
+        return bench
+    guard = data["guard_us"]
+    bench.rows.append(
+        Row(
+            measurement="request body check, in-process (every request)",
+            figure=", ".join(f"{label} {micros:.1f} µs" for label, micros in guard.items()),
+            load=data["load_before"],
+        )
+    )
+    worst = max(data["rows"], key=lambda row: row["cpu_ms"])
+    refused = all(400 <= int(status) < 500 for row in data["rows"] for status in row["statuses"])
+    bench.rows.append(
+        Row(
+            measurement=f"refusing a bad body ({len(data['rows'])} kinds, {data['server']}, {data['repeat']} each)",
+            figure=f"worst {worst['cpu_ms']:.1f} ms server CPU ({worst['label']})",
+            target=f"4xx at < {TARGET_REFUSAL_CPU_MS} ms CPU",
+            met=refused and worst["cpu_ms"] < TARGET_REFUSAL_CPU_MS,
+            load=data["load_before"],
+        )
+    )
+    bench.notes.append("bodies: " + "; ".join(f"{row['label']} {row['cpu_ms']:.1f} ms" for row in data["rows"]))
+    return bench
+
+
 RUNNERS: dict[str, Callable[[argparse.Namespace, Path], BenchRun]] = {
     "kv_http": bench_kv_http,
     "listing": bench_listing,
     "bulk": bench_bulk,
     "watch": bench_watch,
+    "bodies": bench_bodies,
 }
 
 
