@@ -67,6 +67,9 @@ def cases(namespace: str) -> list[Case]:
     # Within bulk set's 8 MiB cap, 150 times its item limit, each item an object with an exact number.
     many_entries = json.dumps({"entries": [{"keyPath": "a", "valueType": "NUMBER", "value": 1}] * 150_000}).encode()
     tiny_arrays = b'{"keys": [' + b",".join([b"[]"] * 300_000) + b"]}"
+    numbers = b"[" + b",".join([b"0"] * 3_500_000) + b"]"  # 7 MiB: as exact JSON, 3.5 million Decimals
+    one_huge_entry = b'{"entries": [{"keyPath": "a", "valueType": "JSON", "value": ' + numbers + b"}]}"
+    numbers_4mb = b'{"value": [' + b",".join([b"0"] * 1_900_000) + b"]}"
     bulk_get = f"/api/v1/kv/{namespace}/bulk/get"
     return [
         Case("bulk/get, 8 MiB, Content-Length", "POST", bulk_get, huge_keys),
@@ -81,6 +84,8 @@ def cases(namespace: str) -> list[Case]:
             f"/api/v1/kv/{namespace}/bulk/set",
             many_entries,
         ),
+        Case("bulk/set, one entry of 3.5M numbers", "POST", f"/api/v1/kv/{namespace}/bulk/set", one_huge_entry),
+        Case("items PUT, 1.9M numbers (4 MB)", "PUT", "/kv/items/big", numbers_4mb),
         Case(
             "key PUT, ceiling + 1 byte",
             "PUT",

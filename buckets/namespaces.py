@@ -87,6 +87,9 @@ def _check_description(description: object) -> str:
     if has_lone_surrogate(description):
         # An exact body keeps one, but a database column holds UTF-8 only.
         raise InvalidArgument("description has a lone surrogate (such as \\ud800), which is not Unicode text")
+    if "\x00" in description:
+        # PostgreSQL's text columns cannot hold NUL (a DataError, so a 500, if it got that far).
+        raise InvalidArgument("description must not contain NUL characters")
     return description
 
 

@@ -78,6 +78,12 @@ class StorageFull(DomainError):
     status, code = 507, "failed_precondition"
 
 
+class Unimplemented(DomainError):
+    """A transfer coding kvsite does not decode (RFC 9112 6.1: 501)."""
+
+    status, code = 501, "unimplemented"
+
+
 class Unavailable(DomainError):
     status, code = 503, "unavailable"
 

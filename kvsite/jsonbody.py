@@ -105,12 +105,22 @@ _EXACT = json.JSONDecoder(
 )
 
 _LONE_SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
-# A lone surrogate can only come from an escape in the text (UTF-8 cannot hold
-# one): a high one not followed by a low one, or a low one not after a high one.
-_LONE_SURROGATE_ESCAPE_RE = re.compile(
-    r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
-    r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
-)
+
+
+def _encodes_as_utf8(value: Any) -> bool:
+    """Whether every string and name in ``value`` is Unicode text (no lone surrogate), checked at C speed.
+
+    A lone surrogate can only come from a ``\\u`` escape (UTF-8 cannot hold one),
+    but telling one from a pair, or from an escaped backslash followed by ``ud800``,
+    takes a JSON lexer: the parsed value is the lexer's answer.
+    """
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 _PLAIN_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
@@ -262,14 +272,18 @@ def json_read(
             raise InvalidArgument(f"{what} is not valid JSON: {error}") from None
         except (_Refusal, ValueError):
             # _Refusal from a hook; a plain ValueError from an integer past the digit limit.
-            problem = _locate(text, exact=exact, what=what)
+            try:
+                problem = _locate(text, exact=exact, what=what)
+            except ValueError as error:
+                # Malformed after the refused token (JSONDecodeError is a ValueError): that says it all.
+                problem = f"{what} is not valid JSON: {error}"
             raise InvalidArgument(problem or f"{what} is not valid JSON") from None
     except RecursionError:
         raise InvalidArgument(too_deep) from None
     # Depth can only pass the limit when the text has that many brackets; counting them is far cheaper than a walk.
     if text.count("[") + text.count("{") >= max_depth and json_depth(value, max_depth) > max_depth:
         raise InvalidArgument(too_deep)
-    if not exact and ("\\ud" in text or "\\uD" in text) and _LONE_SURROGATE_ESCAPE_RE.search(text):
+    if not exact and ("\\ud" in text or "\\uD" in text) and not _encodes_as_utf8(value):
         problem = _first_refused(value, surrogates=True, what=what)
         if problem:
             raise InvalidArgument(problem)
@@ -283,14 +297,17 @@ _SKIPPER = json.JSONDecoder()
 LIST_PRECOUNT_BYTES = 64 * 1024
 
 
-def json_list_longer_than(text: str, *, member: str, limit: int) -> bool:
-    """Whether the top-level object's ``member`` is a list of more than ``limit`` items, without parsing the rest.
+def json_bulk_problem(text: str, *, member: str, limit: int, item_max_bytes: int | None = None) -> str | None:
+    """What is wrong with a body that must be ``{member: [at most limit items]}``, found without parsing it whole.
 
     Items are stepped over one at a time by the C scanner and counting stops at
     ``limit + 1``, so an over-long list costs that many items however large the
-    body is: a bulk call of a million items is refused without building a million
-    objects. Anything unexpected (not an object, malformed) is False, and the whole
-    parse that follows says what is wrong.
+    body is, and any other top-level member is refused before its value is read:
+    a bulk call of a million items, or one padded with megabytes of anything else,
+    is refused without building what it holds. With ``item_max_bytes``, an item
+    that cannot be stored in that many bytes (``json_value_bytes_at_least``) is
+    refused too, before the exact parse would build it number by number. Anything else that is wrong (not
+    an object, malformed) is left to the whole parse that follows (None).
     """
     skip = _SKIPPER.raw_decode
 
@@ -300,36 +317,58 @@ def json_list_longer_than(text: str, *, member: str, limit: int) -> bool:
     try:
         index = after_whitespace(0)
         if text[index] != "{":
-            return False
+            return None
         index = after_whitespace(index + 1)
         while text[index] == '"':
             name, index = json.decoder.scanstring(text, index + 1)
+            if name != member:
+                return f"unknown field(s) {name}; allowed: {member}"
             index = after_whitespace(index)
             if text[index] != ":":
-                return False
+                return None
             index = after_whitespace(index + 1)
-            if name == member:
-                if text[index] != "[":
-                    return False
-                index = after_whitespace(index + 1)
-                count = 0
-                while text[index] != "]":
-                    _, index = skip(text, index)
-                    count += 1
-                    if count > limit:
-                        return True
-                    index = after_whitespace(index)
-                    if text[index] == ",":
-                        index = after_whitespace(index + 1)
-                return False
-            _, index = skip(text, index)
-            index = after_whitespace(index)
-            if text[index] != ",":
-                return False
+            if text[index] != "[":
+                return None
             index = after_whitespace(index + 1)
+            count = 0
+            while text[index] != "]":
+                start = index
+                _, index = skip(text, index)
+                if item_max_bytes is not None and index - start > item_max_bytes:
+                    least = json_value_bytes_at_least(text[start:index].encode("utf-8", "surrogatepass"))
+                    if least > item_max_bytes:
+                        return (
+                            f"{member}[{count}] is at least {least} bytes as compact JSON; "
+                            f"at most {item_max_bytes} are allowed"
+                        )
+                count += 1
+                if count > limit:
+                    return f"{member} holds more than {limit} items; at most {limit} are allowed per call"
+                index = after_whitespace(index)
+                if text[index] == ",":
+                    index = after_whitespace(index + 1)
+            return None
     except (ValueError, IndexError, RecursionError):
         pass
-    return False
+    return None
+
+
+# Bytes a single-value body may carry besides its value ({"value": ..., "ttlSeconds": ..., ...}).
+VALUE_FRAMING_BYTES = 4096
+_JSON_WHITESPACE = b" \t\r\n"
+
+
+def json_value_bytes_at_least(data: bytes) -> int:
+    """A lower bound on the stored (compact, unescaped UTF-8) size of the value a single-value body carries.
+
+    Compacting drops whitespace (counted out here, even inside strings, which
+    only lowers the bound) and decoding an escape saves at most 5 bytes per
+    backslash (``\\u0041`` is stored as ``A``; a surrogate pair's 12 bytes as
+    4); numbers keep their text. So a body whose bound passes the value limit is
+    refused without being parsed: exact parsing costs about 1 us per number, and
+    megabytes of numbers would take seconds to refuse.
+    """
+    return len(data.translate(None, _JSON_WHITESPACE)) - 5 * data.count(b"\\") - VALUE_FRAMING_BYTES
 
 
 def json_depth(value: Any, limit: int) -> int:
@@ -466,9 +505,12 @@ class JsonBodyParser(BaseParser):
     ``application/json`` and any ``application/*+json`` are matched to it by
     ``kvsite.negotiation.JsonOnlyNegotiation``; any other Content-Type is a 415.
     A view without a cap of its own gets ``DATA_UPLOAD_MAX_MEMORY_SIZE``;
-    ``body_max_depth`` on the view changes the nesting limit, and
+    ``body_max_depth`` on the view changes the nesting limit;
     ``body_list_limits`` (``{"entries": 1000}``) refuses an over-long top-level
-    list before the body is parsed whole.
+    list, or any other top-level member, or (``body_item_max_bytes``) an item
+    too big to store, before the body is parsed whole; and
+    ``body_value_max_bytes`` refuses a single-value body that cannot hold a value
+    that small (``json_value_bytes_at_least``), also before parsing.
     """
 
     media_type = "application/json"
@@ -488,21 +530,27 @@ class JsonBodyParser(BaseParser):
             raise ValueTooLarge(f"request body is larger than the {max_bytes} bytes allowed here")
         limits = getattr(view, "body_list_limits", None)
         if limits and len(data) > LIST_PRECOUNT_BYTES:
-            _refuse_long_lists(data, limits)
+            _refuse_bulk_problems(data, limits, getattr(view, "body_item_max_bytes", None))
+        value_max = getattr(view, "body_value_max_bytes", None)
+        if value_max is not None and len(data) > value_max:
+            least = json_value_bytes_at_least(data)
+            if least > value_max:
+                raise ValueTooLarge(f"value is at least {least} bytes as compact JSON; at most {value_max} are allowed")
         return json_read(
             data, max_bytes=max_bytes, exact=self.exact, max_depth=getattr(view, "body_max_depth", MAX_DEPTH)
         )
 
 
-def _refuse_long_lists(data: bytes, limits: dict[str, int]) -> None:
-    """A view's ``body_list_limits`` ({member: most items}), enforced before the body is parsed whole."""
+def _refuse_bulk_problems(data: bytes, limits: dict[str, int], item_max_bytes: int | None) -> None:
+    """A bulk view's ``body_list_limits`` ({member: most items}), enforced before the body is parsed whole."""
     try:
         text = data.decode()
     except UnicodeDecodeError:
         return  # json_read says so
     for member, limit in limits.items():
-        if json_list_longer_than(text, member=member, limit=limit):
-            raise InvalidArgument(f"{member} holds more than {limit} items; at most {limit} are allowed per call")
+        problem = json_bulk_problem(text, member=member, limit=limit, item_max_bytes=item_max_bytes)
+        if problem:
+            raise InvalidArgument(problem)
 
 
 class ExactJsonBodyParser(JsonBodyParser):

@@ -26,6 +26,7 @@ BODY_CONTRACT_RESPONSES = {
     "411": "A chunked body the server in front of kvsite cannot read: send Content-Length",
     "413": "Body over this operation's cap",
     "415": "Content-Type is not JSON (application/json or application/*+json)",
+    "501": "A transfer coding other than chunked",
 }
 
 

@@ -260,6 +260,12 @@ ItemPutInput = inline_serializer(
 
 class ItemDetailApi(ItemsApi):
     body_max_bytes = BODY_SLACK_FACTOR * settings.KV_ITEMS_MAX_VALUE_BYTES + BODY_SLACK_BYTES
+
+    @property
+    def body_value_max_bytes(self) -> int:
+        """A body that cannot carry a value this small is refused before it is parsed (kvsite.jsonbody)."""
+        return settings.KV_ITEMS_MAX_VALUE_BYTES
+
     # The body wraps the value in one more level.
     body_max_depth = MAX_DEPTH + 1
 

@@ -307,6 +307,9 @@ class EntryListApi(NamespaceApi):
 
 class EntryDetailApi(NamespaceApi):
     body_max_bytes = ENTRY_BODY_BYTES
+    # A namespace's bucket takes records of at most this (the default value size): a body that
+    # cannot carry one that small is refused before it is parsed (kvsite.jsonbody).
+    body_value_max_bytes = settings.KV_DEFAULT_MAX_VALUE_SIZE
 
     @extend_schema(operation_id="namespace_entry_get", responses={200: EntryOutput, **ERRORS})
     def get(self, request: Request, ns_id: uuid.UUID, key_path: str) -> Response:
@@ -340,6 +343,9 @@ class EntryDetailApi(NamespaceApi):
 
 class EntryRotateApi(NamespaceApi):
     body_max_bytes = ENTRY_BODY_BYTES
+    # A namespace's bucket takes records of at most this (the default value size): a body that
+    # cannot carry one that small is refused before it is parsed (kvsite.jsonbody).
+    body_value_max_bytes = settings.KV_DEFAULT_MAX_VALUE_SIZE
 
     @extend_schema(operation_id="namespace_entry_rotate", request=RotateInput, responses={200: EntryOutput, **ERRORS})
     def post(self, request: Request, ns_id: uuid.UUID, key_path: str) -> Response:
@@ -389,6 +395,8 @@ class BulkGetApi(BulkKeysApi):
 class BulkSetApi(NamespaceApi):
     body_max_bytes = BULK_SET_BODY_BYTES
     body_list_limits = {"entries": entries.MAX_BULK_ITEMS}
+    # Each entry becomes a record in the namespace's bucket (at most the default value size).
+    body_item_max_bytes = settings.KV_DEFAULT_MAX_VALUE_SIZE
 
     @extend_schema(operation_id="namespace_bulk_set", request=BulkSetInput, responses={200: BulkSetOutput, **ERRORS})
     def post(self, request: Request, ns_id: uuid.UUID) -> Response:

@@ -16,13 +16,15 @@ development, a2wsgi's WSGI bridge with Redis), ``WsgiBodyGuard`` the WSGI one
 (``kvsite.wsgi`` under granian, gunicorn...). Neither answers by itself: a refused
 request goes on with an empty body and its refusal attached, and
 ``RequestBodyMiddleware`` answers it inside Django, so the refusal gets a request
-id, an access-log line, metrics and the error shape of the path's dialect.
+id, an access-log line, a count in the request metrics and the error shape of
+the path's dialect. A transfer coding other than ``chunked`` is a 501.
 
 Caps are declared by the views: ``body_max_bytes`` on a view class, or
 ``@body_limit(n)`` on a function view. Routes that declare none get
 ``DEFAULT_BODY_MAX_BYTES``.
 """
 
+import asyncio
 import functools
 import io
 from collections.abc import Callable, Iterable
@@ -32,10 +34,13 @@ from typing import Any, TypeVar
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, URLResolver, get_resolver, resolve
 
-from kvsite.errors import DomainError, InvalidArgument, LengthRequired, ValueTooLarge, error_response
+from kvsite.errors import DomainError, InvalidArgument, LengthRequired, Unimplemented, ValueTooLarge, error_response
+from kvsite.metrics import REQUESTS
 
 # Forms, small JSON objects: what a route that declares nothing may receive.
 DEFAULT_BODY_MAX_BYTES = 64 * 1024
+# The route label of refused requests in kvsite_http_requests_total (no route was looked up).
+REFUSED_ROUTE = "(body refused)"
 # Where a refusal travels with the request: the ASGI scope (Django's ASGIRequest.scope,
 # a2wsgi's environ["asgi.scope"]) or the WSGI environ (request.META).
 REFUSAL_KEY = "kvsite.body_refusal"
@@ -125,8 +130,12 @@ class Framing:
 
 def _framing(content_length: str | None, transfer_encoding: str | None) -> Framing:
     if transfer_encoding:
-        # RFC 9112 6.1: with Transfer-Encoding the length comes from the chunks and
-        # Content-Length is ignored; the servers here only ever deliver "chunked".
+        # RFC 9112 6.1: with Transfer-Encoding the length comes from the chunks and Content-Length
+        # is ignored. The servers here undo "chunked" and nothing else: "gzip, chunked" would reach
+        # the view as the compressed bytes, so any other coding is a 501, as the RFC says.
+        codings = [coding.strip().lower() for coding in transfer_encoding.split(",") if coding.strip()]
+        if codings != ["chunked"]:
+            return Framing(refusal=Unimplemented(f"Transfer-Encoding {transfer_encoding!r}: only chunked is accepted"))
         return Framing(chunked=True)
     if content_length is None or content_length == "":
         return Framing()
@@ -157,7 +166,8 @@ class AsgiBodyGuard:
                 text = value.decode("latin-1")
                 content_length = text if content_length is None else f"{content_length},{text}"
             elif name == b"transfer-encoding":
-                transfer_encoding = value.decode("latin-1")
+                text = value.decode("latin-1")
+                transfer_encoding = text if transfer_encoding is None else f"{transfer_encoding},{text}"
         framing = _framing(content_length, transfer_encoding)
         if not framing.has_body:
             return await self.app(scope, receive, send)
@@ -171,23 +181,29 @@ class AsgiBodyGuard:
 
         async def replay() -> dict:
             # The whole body in one message, then only what the server says next: a disconnect.
-            # The rest of a refused body is dropped (Django's handler takes any further body
-            # message for a protocol error).
             nonlocal replayed
             if not replayed:
                 replayed = True
                 return {"type": "http.request", "body": body, "more_body": False}
+            if refusal is not None:
+                # Never ask the server for the rest of a refused body: uvicorn would answer an
+                # "Expect: 100-continue" with "100 Continue" and wait for it. Django's handler
+                # listens for a disconnect here and cancels the wait once it has answered.
+                await asyncio.get_running_loop().create_future()
             while True:
                 message = await receive()
                 if message["type"] != "http.request":
                     return message
 
+        if refusal is not None:
+            send = _closing(send)
         return await self.app(scope, replay, send)
 
     async def _read(self, scope: dict, receive: Callable, framing: Framing) -> tuple[bytes, DomainError | None]:
         if framing.refusal is not None:
             return b"", framing.refusal
-        path_info = scope["path"][len(scope.get("root_path", "")) :] or "/"
+        path, root = scope["path"], scope.get("root_path", "")
+        path_info = (path[len(root) :] if root and path.startswith(root) else path) or "/"
         cap = _cap_for(path_info, framing.length)
         if framing.length is not None and framing.length > cap:
             return b"", _too_large(cap, framing.length)
@@ -212,6 +228,17 @@ class AsgiBodyGuard:
 
 
 _FRAMING_HEADERS = frozenset({b"content-length", b"transfer-encoding"})
+
+
+def _closing(send: Callable) -> Callable:
+    """``send`` with ``Connection: close`` on the response: the rest of a refused body is never read."""
+
+    async def closing(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
+        await send(message)
+
+    return closing
 
 
 # --- WSGI ---------------------------------------------------------------------------------
@@ -243,7 +270,9 @@ class WsgiBodyGuard:
         if framing.chunked and not environ.get("wsgi.input_terminated"):
             # Without this flag a server promises no end to the stream: reading on could wait forever.
             return b"", LengthRequired("this server cannot read a chunked body: send Content-Length")
-        cap = _cap_for(environ.get("PATH_INFO", "") or "/", framing.length)
+        # PEP 3333 carries the path as latin-1; Django reads it back as UTF-8, and so must the lookup.
+        path_info = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace") or "/"
+        cap = _cap_for(path_info, framing.length)
         if framing.length is not None and framing.length > cap:
             return b"", _too_large(cap, framing.length)
         wanted = cap + 1 if framing.length is None else framing.length
@@ -297,5 +326,7 @@ class RequestBodyMiddleware:
         if refusal is None and request.META.get("HTTP_TRANSFER_ENCODING"):
             refusal = LengthRequired("this server cannot read a chunked body: send Content-Length")
         if refusal is not None:
+            # Answered before the metrics middleware (the innermost) would see it: counted here.
+            REQUESTS.labels(REFUSED_ROUTE, request.method, str(refusal.status)).inc()
             return error_response(request, refusal)
         return self.get_response(request)

@@ -21,7 +21,8 @@ import pytest
 from buckets import store
 from buckets.names import app_bucket
 from kvsite.apikeys import apikey_create
-from kvsite.http.bodies import WsgiBodyGuard
+from kvsite.http.bodies import REFUSED_ROUTE, WsgiBodyGuard, _framing
+from kvsite.metrics import REQUESTS
 from tests.buckets.test_watch import Watcher
 from tests.live_server import (
     SERVING_PATHS,
@@ -319,6 +320,30 @@ def test_a_malformed_content_length_is_400(served: Served, token: str) -> None:
     assert last_revision() == 0
 
 
+@pytest.mark.parametrize("coding", ["gzip, chunked", "deflate, chunked", "chunked, chunked"])
+def test_a_transfer_coding_other_than_chunked_is_501_and_nothing_is_written(
+    served: Served, token: str, coding: str
+) -> None:
+    # The servers undo "chunked" only: "gzip, chunked" would hand the view the compressed bytes.
+    body = chunked(b"\x1f\x8b\x08\x00 compressed bytes")
+
+    answer = raw_request(served.http, put_head("zipped", Transfer_Encoding=coding), body, token=token)
+
+    # A server may refuse the coding itself (400/501); where it passes it on, kvsite answers 501.
+    assert answer is None or answer.status in (400, 501), answer
+    if answer is not None and answer.headers.get("content-type") == "application/json":
+        assert answer.status == 501 and answer.json()["code"] == "unimplemented"
+    assert last_revision() == 0
+
+
+def test_expect_100_continue_over_the_cap_gets_the_413_and_no_invitation_to_send(served: Served, token: str) -> None:
+    head = put_head("big", Content_Length=CEILING + 1, Expect="100-continue")
+
+    answer = raw_request(served.http, head, token=token)
+
+    assert answer is not None and answer.status == 413, answer
+
+
 # --- Where a server cannot say where a chunked body ends ---------------------------------------------
 
 
@@ -345,6 +370,8 @@ def test_a_wsgi_server_without_input_terminated_gets_411_for_a_chunked_body() ->
 
 def test_a_chunked_request_that_bypassed_the_guards_is_411_not_an_empty_body(admin_client, make_bucket) -> None:
     make_bucket("b")
+    refusals = REQUESTS.labels(REFUSED_ROUTE, "PUT", "411")
+    counted = refusals._value.get()
 
     response = admin_client.generic("PUT", "/api/v1/kv/buckets/b/keys/k", b"", HTTP_TRANSFER_ENCODING="chunked")
 
@@ -353,3 +380,36 @@ def test_a_chunked_request_that_bypassed_the_guards_is_411_not_an_empty_body(adm
         "error": "this server cannot read a chunked body: send Content-Length",
         "code": "length_required",
     }
+    assert refusals._value.get() == counted + 1  # the request metrics count it
+
+
+@pytest.mark.parametrize(
+    ("content_length", "transfer_encoding", "outcome"),
+    [
+        (None, None, "no body"),
+        ("", None, "no body"),
+        ("0", None, "no body"),
+        ("5", None, "length 5"),
+        ("5, 5", None, "length 5"),  # repeated, equal
+        ("5, 6", None, "refused 400"),
+        ("+5", None, "refused 400"),
+        ("5_0", None, "refused 400"),
+        (" 5", None, "length 5"),  # whitespace around a value is the header's, not the number's
+        ("1" * 19, None, "refused 400"),
+        (None, "chunked", "chunked"),
+        ("5", "Chunked", "chunked"),  # Transfer-Encoding wins over Content-Length (RFC 9112 6.1)
+        (None, "gzip, chunked", "refused 501"),
+        (None, "chunked, gzip", "refused 501"),
+        (None, "identity", "refused 501"),
+    ],
+)
+def test_framing_is_read_by_the_rfc_before_any_server_quirk(content_length, transfer_encoding, outcome) -> None:
+    framing = _framing(content_length, transfer_encoding)
+
+    if framing.refusal is not None:
+        described = f"refused {framing.refusal.status}"
+    elif framing.chunked:
+        described = "chunked"
+    else:
+        described = f"length {framing.length}" if framing.length else "no body"
+    assert described == outcome

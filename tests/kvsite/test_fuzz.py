@@ -42,7 +42,9 @@ def test_every_endpoint_survives_schema_driven_fuzzing(asgi_server_factory, tmp_
 
 # Numbers and strings a parser may take but the storage cannot, and JSON that is not I-JSON.
 HOSTILE_SCALARS = ["NaN", "Infinity", "-Infinity", "1e999", "-1e999", "1" * 5000, '"\\ud800"', '"a\\udfffb"',
-                   '"\\u0000"', '""', "0", "-0.0", "true", "null", '"ok"', "12345678901234567890"]  # fmt: skip
+                   '"\\u0000"', '""', "0", "-0.0", "true", "null", '"ok"', "12345678901234567890",
+                   # an escaped backslash, then the text "ud800", then a lone low surrogate
+                   '"\\\\ud800\\udc00"']  # fmt: skip
 PATH_VALUES = {"bucket": "settings", "key": "k", "name": "doc", "key_path": "a/b", "ns_id": "{ns_id}"}
 
 
@@ -103,13 +105,14 @@ def test_hostile_json_bodies_are_4xx_json_never_5xx_on_the_production_path(asgi_
         operation=st.sampled_from(operations),
         values=st.lists(hostile_json(), min_size=1, max_size=3),
         chunked=st.booleans(),
+        broken=st.booleans(),
     )
-    def hostile(operation: tuple[str, str, list[str]], values: list[str], chunked: bool) -> None:
-        # When each field of a body gets a hostile value, sent whole or chunked...
+    def hostile(operation: tuple[str, str, list[str]], values: list[str], chunked: bool, broken: bool) -> None:
+        # When each field of a body gets a hostile value, sent whole or chunked, and sometimes
+        # followed by broken syntax (a trailing comma) after the hostile tokens...
         method, path, fields = operation
-        body = (
-            "{" + ",".join(f'"{field}":{value}' for field, value in zip(fields, values, strict=False)) + "}"
-        ).encode()
+        members = ",".join(f'"{field}":{value}' for field, value in zip(fields, values, strict=False))
+        body = ("{" + members + (", }" if broken else "}")).encode()
         content = iter([body[: len(body) // 2], body[len(body) // 2 :]]) if chunked else body
         response = http.request(method, path, content=content, headers={"Content-Type": "application/json"})
         # ...the answer is never a server error, and every refusal is a JSON error body.

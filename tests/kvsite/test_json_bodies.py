@@ -225,6 +225,19 @@ def test_namespace_text_fields_refuse_a_lone_surrogate_by_name(api, world) -> No
     assert stored() == before
 
 
+def test_a_namespace_description_refuses_nul_which_postgresql_cannot_store(api, world) -> None:
+    before = stored()
+
+    response = api.generic(
+        "POST", "/api/v1/kv/namespaces", b'{"name":"x","applicationId":"app","description":"a\\u0000b"}',
+        content_type="application/json",
+    )  # fmt: skip
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "description must not contain NUL characters"
+    assert stored() == before
+
+
 # --- Content-Type ---------------------------------------------------------------------------------------
 
 
@@ -324,6 +337,46 @@ def test_a_bulk_body_of_a_hundred_thousand_items_is_refused_by_its_count(api, wo
     assert response.json()["error"] == (
         f"{member} holds more than {MAX_BULK_ITEMS} items; at most {MAX_BULK_ITEMS} are allowed per call"
     )
+    assert stored() == before
+
+
+def test_a_bulk_body_padded_with_another_member_is_refused_before_it_is_read(api, world) -> None:
+    body = b'{"pad": [' + b",".join([b"0"] * 100_000) + b'], "entries": []}'
+
+    response = api.post(ns_path("bulk/set")(world), body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "unknown field(s) pad; allowed: entries"
+
+
+def test_a_bulk_entry_too_big_to_store_is_refused_before_the_body_is_parsed(api, world) -> None:
+    value = b"[" + b",".join([b"0"] * 1_500_000) + b"]"
+    body = b'{"entries": [{"keyPath": "a", "valueType": "JSON", "value": ' + value + b"}]}"
+    before = stored()
+
+    response = api.post(ns_path("bulk/set")(world), body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("entries[0] is at least 2")
+    assert stored() == before
+
+
+@pytest.mark.parametrize("where", ["items", "entry"])
+def test_a_single_value_body_too_big_for_any_value_is_413_before_it_is_parsed(api, world, where) -> None:
+    # Two million numbers: parsed exactly, they would cost seconds of CPU before the size check.
+    value = b"[" + b",".join([b"0"] * 1_500_000) + b"]"
+    if where == "items":
+        path, body = "/kv/items/big", b'{"value": ' + value + b"}"
+    else:
+        path, body = ns_path("entries/big")(world), b'{"valueType": "JSON", "value": ' + value + b"}"
+    before = stored()
+
+    response = api.put(path, body, content_type="application/json")
+
+    assert response.status_code == 413, response.json()
+    error = response.json()["error"]
+    message = error["message"] if isinstance(error, dict) else error
+    assert message.startswith("value is at least 2") and "bytes as compact JSON; at most" in message
     assert stored() == before
 
 

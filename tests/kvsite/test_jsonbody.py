@@ -8,9 +8,10 @@ from kvsite.jsonbody import (
     JsonNumber,
     dump_json_exact,
     has_lone_surrogate,
+    json_bulk_problem,
     json_depth,
-    json_list_longer_than,
     json_read,
+    json_value_bytes_at_least,
 )
 from kvsite.negotiation import is_json_media_type
 
@@ -41,6 +42,9 @@ def refusal(data: bytes | str, **options) -> str:
         (b"-Infinity", "body: -Infinity is not a JSON number"),
         (b'{"a": 1, "a": 2}', 'body: duplicate member name "a"'),
         (b'{"x": [{"b": 1}, {"b": 1, "c": 0, "b": 2}]}', 'x[1]: duplicate member name "b"'),
+        # A refused token, then broken syntax: the syntax error is the answer (it used to escape as a 500).
+        (b'{"a": NaN, }', "body is not valid JSON: Expecting property name"),
+        (b'{"a": 1, "a": 2', "body is not valid JSON: Expecting"),
     ],
 )
 def test_what_no_mode_takes_is_a_400_that_says_what_and_where(exact: bool, body: bytes, message: str) -> None:
@@ -172,21 +176,53 @@ def test_json_media_types(content_type: str, json: bool) -> None:
     assert is_json_media_type(content_type) is json
 
 
+LONG = "keys holds more than 2 items; at most 2 are allowed per call"
+
+
 @pytest.mark.parametrize(
-    ("text", "longer"),
+    ("text", "problem"),
     [
-        ('{"keys": [1, 2, 3]}', True),
-        ('{"keys": [1, 2]}', False),
-        ('{"keys": []}', False),
-        (' { "other" : {"a": [1, "]"]} , "keys" : [ [1] , {"k": "],"}, "x" ] } ', True),  # brackets in strings
-        ('{"other": [1, 2, 3]}', False),  # another member's list is not counted
-        ("[1, 2, 3]", False),  # not an object: the whole parse says what is wrong
-        ('{"keys": [1, 2, 3', True),  # cut short after the limit: refused by its count all the same
-        ('{"keys": [1, 2', False),
-        ('{"keys": 3}', False),
-        ('{"keys": [1, NaN, 3]}', True),  # over-long is reason enough, whatever else is wrong
-        ('{"keys": [' + "[" * 100_000 + "]" * 100_000 + ", 1, 2]}", False),  # deeper than the stack
+        ('{"keys": [1, 2, 3]}', LONG),
+        ('{"keys": [1, 2]}', None),
+        ('{"keys": []}', None),
+        (' { "keys" : [ [1] , {"k": "],"}, "x" ] } ', LONG),  # brackets in strings
+        ('{"other": [1, 2, 3], "keys": [1, 2, 3]}', "unknown field(s) other; allowed: keys"),  # before reading it
+        ('{"pad": "' + "x" * 100_000 + '"}', "unknown field(s) pad; allowed: keys"),
+        ("[1, 2, 3]", None),  # not an object: the whole parse says what is wrong
+        ('{"keys": [1, 2, 3', LONG),  # cut short after the limit: refused by its count all the same
+        ('{"keys": [1, 2', None),
+        ('{"keys": 3}', None),
+        ('{"keys": [1, NaN, 3]}', LONG),  # over-long is reason enough, whatever else is wrong
+        ('{"keys": [' + "[" * 100_000 + "]" * 100_000 + ", 1, 2]}", None),  # deeper than the stack
     ],
 )
-def test_json_list_longer_than_counts_one_member_and_stops_past_the_limit(text: str, longer: bool) -> None:
-    assert json_list_longer_than(text, member="keys", limit=2) is longer
+def test_json_bulk_problem_counts_the_list_and_stops_past_the_limit(text: str, problem: str | None) -> None:
+    assert json_bulk_problem(text, member="keys", limit=2) == problem
+
+
+def test_a_lone_surrogate_after_an_escaped_backslash_is_found() -> None:
+    # "\\ud800" is a backslash and the text "ud800"; the "\udc00" after it is a lone low surrogate.
+    body = rb'{"a": ["\\ud800\udc00"]}'
+
+    assert refusal(body) == "a[0]: the string has a lone surrogate \\udc00, which is not Unicode text"
+    assert json_read(body, max_bytes=100, exact=True) == {"a": ["\\ud800\udc00"]}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '"' + "x" * 50_000 + '"',
+        '"' + "\\u00e9" * 20_000 + '"',  # 6 bytes of escape for 2 stored
+        '"' + "\\u0041" * 20_000 + '"',  # 6 for 1: the most an escape saves
+        '"' + "\\ud83d\\ude00" * 5000 + '"',  # a surrogate pair: 12 for 4
+        '"' + "é" * 20_000 + '"',
+        '"' + "\\n\\t\\\\" * 10_000 + '"',
+        "[" + ", ".join(["1.10"] * 20_000) + "]",
+        '{"a": {"b": [null, true, "  spaced  "]}}',
+    ],
+)
+def test_json_value_bytes_at_least_never_passes_what_is_stored(text: str) -> None:
+    # However the body spells the value (escapes, pretty-printing), the bound stays below its stored size.
+    for body in ('{"value":' + text + "}", '{\n    "value":   ' + text + ',\n    "ttlSeconds": 60\n}'):
+        stored = dump_json_exact(json_read(body.encode(), max_bytes=10**7, exact=True)["value"])
+        assert json_value_bytes_at_least(body.encode()) <= len(stored)
