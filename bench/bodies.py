@@ -70,6 +70,10 @@ def cases(namespace: str) -> list[Case]:
     numbers = b"[" + b",".join([b"0"] * 3_500_000) + b"]"  # 7 MiB: as exact JSON, 3.5 million Decimals
     one_huge_entry = b'{"entries": [{"keyPath": "a", "valueType": "JSON", "value": ' + numbers + b"}]}"
     numbers_4mb = b'{"value": [' + b",".join([b"0"] * 1_900_000) + b"]}"
+    escapes = b'"' + b'\\",' * 2_600_000 + b'"'  # 7.8 MB of escaped quotes and commas: few values
+    escaped_entry = b'{"entries": [{"keyPath": "a", "valueType": "STRING", "value": ' + escapes + b"}]}"
+    small_entry = b'{"keyPath": "k", "valueType": "STRING", "value": "v"}'
+    huge_then_many = one_huge_entry[:-2] + b"," + b",".join([small_entry] * 1001) + b"]}"
     bulk_get = f"/api/v1/kv/{namespace}/bulk/get"
     return [
         Case("bulk/get, 8 MiB, Content-Length", "POST", bulk_get, huge_keys),
@@ -86,6 +90,8 @@ def cases(namespace: str) -> list[Case]:
         ),
         Case("bulk/set, one entry of 3.5M numbers", "POST", f"/api/v1/kv/{namespace}/bulk/set", one_huge_entry),
         Case("items PUT, 1.9M numbers (4 MB)", "PUT", "/kv/items/big", numbers_4mb),
+        Case("bulk/set, one entry of 7.8 MB of escapes", "POST", f"/api/v1/kv/{namespace}/bulk/set", escaped_entry),
+        Case("bulk/set, a huge entry, then 1001 more", "POST", f"/api/v1/kv/{namespace}/bulk/set", huge_then_many),
         Case(
             "key PUT, ceiling + 1 byte",
             "PUT",

@@ -12,6 +12,7 @@ from kvsite.jsonbody import (
     json_depth,
     json_read,
     json_value_bytes_at_least,
+    json_values_more_than,
 )
 from kvsite.negotiation import is_json_media_type
 
@@ -217,6 +218,8 @@ def test_a_lone_surrogate_after_an_escaped_backslash_is_found() -> None:
         '"' + "\\ud83d\\ude00" * 5000 + '"',  # a surrogate pair: 12 for 4
         '"' + "é" * 20_000 + '"',
         '"' + "\\n\\t\\\\" * 10_000 + '"',
+        '"' + '\\"' * 20_000 + '"',  # escaped quotes are stored escaped: no saving
+        '"' + "\\/" * 20_000 + '"',  # "\/" is stored as "/"
         "[" + ", ".join(["1.10"] * 20_000) + "]",
         '{"a": {"b": [null, true, "  spaced  "]}}',
     ],
@@ -226,3 +229,21 @@ def test_json_value_bytes_at_least_never_passes_what_is_stored(text: str) -> Non
     for body in ('{"value":' + text + "}", '{\n    "value":   ' + text + ',\n    "ttlSeconds": 60\n}'):
         stored = dump_json_exact(json_read(body.encode(), max_bytes=10**7, exact=True)["value"])
         assert json_value_bytes_at_least(body.encode()) <= len(stored)
+
+
+@pytest.mark.parametrize(
+    ("data", "more"),
+    [
+        (b"[" + b",".join([b"0"] * 99) + b"]", False),  # 100 values
+        (b"[" + b",".join([b"0"] * 102) + b"]", True),
+        (b"[" + b",".join([b"[]"] * 60) + b"]", False),  # 61 arrays
+        (b"[" + b",".join([b"[" * 60 + b"]" * 60] * 2) + b"]", True),  # 121 arrays, one comma
+        (b'["' + b",".join([b"x"] * 500) + b'"]', False),  # commas inside a string are not values
+        (b'["' + b'\\",' * 500 + b'"]', False),  # nor after an escaped quote
+        (b'["\\\\", ' + b",".join([b"0"] * 150) + b"]", True),  # an escaped backslash ends no string early
+        (b"[" + b",".join([b'""'] * 150) + b"]", True),  # refused on its strings alone
+        (b'{"a": "' + b"[" * 500 + b'"}', False),  # brackets inside a string
+    ],
+)
+def test_json_values_more_than_counts_only_what_is_outside_strings(data: bytes, more: bool) -> None:
+    assert json_values_more_than(data, 100) is more
