@@ -26,7 +26,7 @@ from django.db.models import Max
 from buckets.events import rfc3339
 from buckets.exceptions import BucketExists
 from buckets.models import Bucket, Entry
-from kvsite.errors import InvalidArgument
+from kvsite.http.errors import InvalidArgument
 
 FORMAT_VERSION = 1
 BUCKET_FIELDS = (

@@ -37,8 +37,8 @@ from buckets.models import Bucket, Entry
 from buckets.names import public_name
 from buckets.store import _lock_bucket
 from buckets.write_plan import DELETE, PURGE, PUT, Counters, write_plan
-from kvsite import metrics
-from kvsite.errors import DomainError, InvalidArgument
+from kvsite.http import metrics
+from kvsite.http.errors import DomainError, InvalidArgument
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from buckets import configs
 from buckets.fanout import Change
 from buckets.keys import validate_key
 from buckets.watch import KeyWatchConsumer, WatchOptions, watch_options
-from kvsite.errors import DomainError, NotFound
+from kvsite.http.errors import DomainError, NotFound
 from kvsite.permissions import CONFIG_READ, Principal
 
 

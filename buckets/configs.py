@@ -20,8 +20,8 @@ from buckets.keys import validate_key
 from buckets.merge_patch import apply_merge_patch
 from buckets.models import Entry
 from buckets.names import SYS_CONFIG_PREFIX, validate_bucket_name
-from kvsite.errors import InvalidArgument, ValueTooLarge
-from kvsite.jsonbody import dump_json
+from kvsite.http.errors import InvalidArgument, ValueTooLarge
+from kvsite.http.jsonbody import dump_json
 
 DEFAULT_ENVIRONMENT = "default"
 MAX_DOCUMENT_BYTES = 1024 * 1024

@@ -2,7 +2,7 @@
 
 from typing import TYPE_CHECKING
 
-from kvsite.errors import AlreadyExists, NotFound, PreconditionFailed, StorageFull, ValueTooLarge
+from kvsite.http.errors import AlreadyExists, NotFound, PreconditionFailed, StorageFull, ValueTooLarge
 
 if TYPE_CHECKING:
     from buckets.conditions import IfMatch

@@ -4,7 +4,7 @@ An account's items are the keys of one user bucket, ``items-<account>``,
 created by its first write with text keys (any UTF-8 without control
 characters), one kept revision and the account's key quota, so the dashboard
 and watchers see it like any bucket. A value is stored as its exact compact
-JSON (``kvsite.jsonbody.dump_json_exact``: numbers keep their literal text);
+JSON (``kvsite.http.jsonbody.dump_json_exact``: numbers keep their literal text);
 an item's version is its entry's revision, which every write to the bucket
 raises, so no two writes of a key ever share a version.
 """
@@ -22,8 +22,8 @@ from buckets.keys import TEXT_KEYS, validate_key
 from buckets.models import Bucket
 from buckets.names import app_bucket
 from kvsite.apikeys import account_validate
-from kvsite.errors import AlreadyExists, InvalidArgument, ValueTooLarge
-from kvsite.jsonbody import MAX_DEPTH, RawJson, dump_json_exact, json_depth, json_text_checked
+from kvsite.http.errors import AlreadyExists, InvalidArgument, ValueTooLarge
+from kvsite.http.jsonbody import MAX_DEPTH, RawJson, dump_json_exact, json_depth, json_text_checked
 
 MIN_TTL_SECONDS = 1
 MAX_TTL_SECONDS = 365 * 24 * 60 * 60

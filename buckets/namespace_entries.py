@@ -49,8 +49,8 @@ from buckets.keys import validate_key
 from buckets.models import Entry, Namespace
 from buckets.namespaces import actor_may, check_ttl, namespace_access, namespace_for, whole_number
 from kvsite.audit import Action, AuditActor, audit_operation, audit_record, audit_refusals
-from kvsite.errors import Aborted, DomainError, InvalidArgument, NotFound
-from kvsite.jsonbody import JsonNumber, dump_json_exact, json_depth
+from kvsite.http.errors import Aborted, DomainError, InvalidArgument, NotFound
+from kvsite.http.jsonbody import JsonNumber, dump_json_exact, json_depth
 from kvsite.permissions import (
     ENTRY_DELETE,
     ENTRY_READ,

@@ -24,8 +24,8 @@ from buckets.exceptions import BucketExists
 from buckets.models import Bucket, Namespace
 from buckets.names import APP_PREFIX, SYS_SECRETS_PREFIX
 from kvsite.audit import Action, AuditActor, audit_operation
-from kvsite.errors import AlreadyExists, DomainError, InvalidArgument, NotFound
-from kvsite.jsonbody import JsonNumber, has_lone_surrogate
+from kvsite.http.errors import AlreadyExists, DomainError, InvalidArgument, NotFound
+from kvsite.http.jsonbody import JsonNumber, has_lone_surrogate
 from kvsite.permissions import NAMESPACE_DELETE, NAMESPACE_READ, NAMESPACE_WRITE
 
 SECRET_BUCKET_PREFIX = SYS_SECRETS_PREFIX + ".ns."

@@ -20,7 +20,7 @@ from buckets.exceptions import BucketNotFound, KeyExists, KeyNotFound
 from buckets.keys import validate_key
 from buckets.models import Bucket, Entry
 from buckets.names import public_name
-from kvsite.errors import InvalidArgument
+from kvsite.http.errors import InvalidArgument
 
 PUT = Entry.Operation.PUT
 

@@ -39,10 +39,10 @@ from buckets.models import Bucket, Entry
 from buckets.names import public_name
 from buckets.wildcards import KeyPattern, KeyRange, compile_pattern, key_range
 from buckets.write_plan import DELETE, PURGE, PUT, UNLIMITED, Counters, is_live, write_plan
-from kvsite import metrics
 from kvsite.audit import Action as AuditAction
 from kvsite.audit import AuditActor, audit_record
-from kvsite.errors import InvalidArgument
+from kvsite.http import metrics
+from kvsite.http.errors import InvalidArgument
 
 MAX_HISTORY = 64
 MAX_TTL_SECONDS = 2**31 - 1

@@ -21,7 +21,7 @@ from django.db.models import QuerySet, Sum
 from buckets import clock
 from buckets.models import Bucket, Entry
 from buckets.write_plan import DELETE, PURGE
-from kvsite import metrics
+from kvsite.http import metrics
 
 
 @dataclass

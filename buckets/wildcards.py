@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 from buckets.keys import MAX_KEY_BYTES
-from kvsite.errors import InvalidArgument
+from kvsite.http.errors import InvalidArgument
 
 _TOKEN_RE = re.compile(r"^[-/_=:A-Za-z0-9]+$")
 

@@ -20,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from kvsite.errors import InvalidArgument, NotFound, Unauthenticated
+from kvsite.http.errors import InvalidArgument, NotFound, Unauthenticated
 from kvsite.models import ApiKey
 from kvsite.permissions import ROLE_PERMISSIONS, Principal
 

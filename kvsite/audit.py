@@ -23,7 +23,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from buckets.names import APP_PREFIX
-from kvsite.errors import DomainError, InvalidArgument
+from kvsite.http.errors import DomainError, InvalidArgument
 from kvsite.models import AuditEvent
 from kvsite.permissions import Principal
 

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from buckets.api.serializers import ErrorOutput
 from kvsite.audit import audit_list
-from kvsite.errors import InvalidArgument
+from kvsite.http.errors import InvalidArgument
 from kvsite.models import AuditEvent
 from kvsite.permissions import AUDIT_READ
 

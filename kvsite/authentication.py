@@ -5,7 +5,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from kvsite.apikeys import apikey_authenticate
-from kvsite.errors import PermissionDenied, Unauthenticated
+from kvsite.http.errors import PermissionDenied, Unauthenticated
 from kvsite.permissions import ALL_PERMISSIONS, Principal
 
 

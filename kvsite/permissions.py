@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
-from kvsite.errors import PermissionDenied
+from kvsite.http.errors import PermissionDenied
 
 NAMESPACE_READ = "kv-namespace:read"
 NAMESPACE_WRITE = "kv-namespace:write"

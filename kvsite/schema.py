@@ -19,7 +19,7 @@ class StaffSessionAuthenticationScheme(OpenApiAuthenticationExtension):
         return {"type": "apiKey", "in": "cookie", "name": "sessionid", "description": "Staff session (CSRF on writes)"}
 
 
-# What the request body contract (kvsite/http/bodies.py, kvsite/jsonbody.py) can answer
+# What the request body contract (kvsite/http/bodies.py, kvsite/http/jsonbody.py) can answer
 # for any operation that takes a body, before its own view runs.
 BODY_CONTRACT_RESPONSES = {
     "400": "Malformed body: not JSON where JSON is due, or shorter than its Content-Length",

@@ -67,8 +67,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "kvsite.middleware.ApiJsonErrorsMiddleware",
-    "kvsite.metrics.RequestMetricsMiddleware",
+    "kvsite.http.middleware.ApiJsonErrorsMiddleware",
+    "kvsite.http.metrics.RequestMetricsMiddleware",
 ]
 
 ROOT_URLCONF = "kvsite.urls"
@@ -177,7 +177,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/admin/login/"
-CSRF_FAILURE_VIEW = "kvsite.errors.csrf_failure"
+CSRF_FAILURE_VIEW = "kvsite.http.errors.csrf_failure"
 
 # --- I18n, static ---------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -210,9 +210,9 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["kvsite.authentication.IsPrincipal"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["kvsite.jsonbody.JsonBodyParser"],
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "kvsite.negotiation.JsonOnlyNegotiation",
-    "EXCEPTION_HANDLER": "kvsite.errors.api_exception_handler",
+    "DEFAULT_PARSER_CLASSES": ["kvsite.http.jsonbody.JsonBodyParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "kvsite.http.negotiation.JsonOnlyNegotiation",
+    "EXCEPTION_HANDLER": "kvsite.http.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
@@ -256,10 +256,10 @@ KV_LOG_FORMAT = os.environ.get("KV_LOG_FORMAT", "") or ("text" if DEBUG else "js
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "kvsite.request_log.RedactingFilter"}},
+    "filters": {"redact": {"()": "kvsite.http.request_log.RedactingFilter"}},
     "formatters": {
-        "json": {"()": "kvsite.request_log.JsonFormatter"},
-        "text": {"()": "kvsite.request_log.TextFormatter"},
+        "json": {"()": "kvsite.http.request_log.JsonFormatter"},
+        "text": {"()": "kvsite.http.request_log.TextFormatter"},
     },
     "handlers": {
         "console": {
@@ -293,7 +293,7 @@ KV_MASTER_KEYS = master_keys_configure(
     raw=os.environ.get("KV_MASTER_KEYS", ""), debug=DEBUG, key_file=KV_MASTER_KEY_FILE, base_dir=BASE_DIR
 )
 # Request ids first, so every later layer (logs, audit rows) can use request.request_id.
-MIDDLEWARE.insert(0, "kvsite.middleware.RequestIdMiddleware")
+MIDDLEWARE.insert(0, "kvsite.http.middleware.RequestIdMiddleware")
 # Then the requests whose body the server-boundary guard refused (kvsite/http/bodies.py)
 # are answered, before any other layer reads a body that is not there.
 MIDDLEWARE.insert(1, "kvsite.http.bodies.RequestBodyMiddleware")

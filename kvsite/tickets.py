@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 
-from kvsite.errors import Unauthenticated
+from kvsite.http.errors import Unauthenticated
 from kvsite.permissions import Principal
 
 TICKET_PREFIX = "kvt_"

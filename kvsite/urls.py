@@ -4,9 +4,9 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.negotiation import DefaultContentNegotiation
 
-from kvsite import errors, health
 from kvsite.audit_api import AuditListApi
-from kvsite.metrics_api import MetricsApi
+from kvsite.http import errors, health
+from kvsite.http.metrics_api import MetricsApi
 
 # The key and item routes come first: Django tries patterns in order, and every include
 # that fails to match costs a request its share of the resolver's bookkeeping.
@@ -36,7 +36,7 @@ urlpatterns = [
     path("", include("kvsite.dashboard.urls")),
 ]
 
-handler400 = "kvsite.errors.json_bad_request"
-handler403 = "kvsite.errors.json_permission_denied"
-handler404 = "kvsite.errors.json_not_found"
-handler500 = "kvsite.errors.json_server_error"
+handler400 = "kvsite.http.errors.json_bad_request"
+handler403 = "kvsite.http.errors.json_permission_denied"
+handler404 = "kvsite.http.errors.json_not_found"
+handler500 = "kvsite.http.errors.json_server_error"

@@ -3,7 +3,7 @@
 Messages name secrets and environments, never values.
 """
 
-from kvsite.errors import AlreadyExists, DomainError, InvalidArgument, NotFound
+from kvsite.http.errors import AlreadyExists, DomainError, InvalidArgument, NotFound
 
 
 class EnvironmentMissing(InvalidArgument):

@@ -23,7 +23,7 @@ from buckets.keys import validate_key
 from buckets.models import Bucket, Entry
 from buckets.names import SYS_SECRETS_PREFIX
 from kvsite.audit import Action, AuditActor, audit_operation
-from kvsite.errors import InvalidArgument, ValueTooLarge
+from kvsite.http.errors import InvalidArgument, ValueTooLarge
 from kvsite.permissions import SECRET_READ, SECRET_WRITE
 from secrets_app import crypto
 from secrets_app.exceptions import EnvironmentMissing, SecretExists, SecretKeyMissing, SecretNotFound, SecretUnreadable

@@ -11,9 +11,9 @@ from buckets.api.preconditions import IF_MATCH_DESCRIPTION, parse_if_match, pars
 from buckets.api.serializers import ErrorOutput
 from buckets.configs import ConfigDocument
 from buckets.events import rfc3339
-from kvsite.errors import InvalidArgument
 from kvsite.http.bodies import DEFAULT_BODY_MAX_BYTES
-from kvsite.jsonbody import request_json
+from kvsite.http.errors import InvalidArgument
+from kvsite.http.jsonbody import request_json
 from kvsite.permissions import CONFIG_READ, CONFIG_WRITE
 
 ENVIRONMENT = OpenApiParameter(

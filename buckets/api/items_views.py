@@ -2,7 +2,7 @@
 
 Every response, errors included, is the envelope ``{"requestId", "data",
 "error"}`` with ``X-Request-Id`` = requestId. Errors come from the project's one
-handler (``kvsite.errors.api_exception_handler``) and are only re-wrapped here.
+handler (``kvsite.http.errors.api_exception_handler``) and are only re-wrapped here.
 Bodies are rendered with the exact JSON encoder, so a stored value goes out as
 the bytes it was stored as, never through a float.
 """
@@ -25,9 +25,9 @@ from buckets.api.preconditions import parse_positive_int
 from buckets.events import rfc3339
 from buckets.keys import MAX_KEY_BYTES
 from kvsite import ratelimit
-from kvsite.errors import InvalidArgument, NotFound, PermissionDenied, api_exception_handler, error_body
-from kvsite.jsonbody import MAX_DEPTH, ExactJsonBodyParser, JsonNumber, request_json
-from kvsite.negotiation import ExactJsonRenderer
+from kvsite.http.errors import InvalidArgument, NotFound, PermissionDenied, api_exception_handler, error_body
+from kvsite.http.jsonbody import MAX_DEPTH, ExactJsonBodyParser, JsonNumber, request_json
+from kvsite.http.negotiation import ExactJsonRenderer
 from kvsite.permissions import ENTRY_DELETE, ENTRY_READ, ENTRY_WRITE
 
 logger = logging.getLogger("kvsite.api")
@@ -263,7 +263,7 @@ class ItemDetailApi(ItemsApi):
 
     @property
     def body_value_max_bytes(self) -> int:
-        """A body that cannot carry a value this small is refused before it is parsed (kvsite.jsonbody)."""
+        """A body that cannot carry a value this small is refused before it is parsed (kvsite.http.jsonbody)."""
         return settings.KV_ITEMS_MAX_VALUE_BYTES
 
     # The body wraps the value in one more level.

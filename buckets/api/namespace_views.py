@@ -25,10 +25,10 @@ from buckets.models import Namespace
 from buckets.names import public_name
 from buckets.namespace_entries import EntryVersion, NamespaceEntry
 from kvsite.audit import audit_actor_from_request
-from kvsite.errors import InvalidArgument
 from kvsite.http.bodies import DEFAULT_BODY_MAX_BYTES
-from kvsite.jsonbody import ExactJsonBodyParser, JsonBodyParser, request_json
-from kvsite.negotiation import ExactJsonRenderer
+from kvsite.http.errors import InvalidArgument
+from kvsite.http.jsonbody import ExactJsonBodyParser, JsonBodyParser, request_json
+from kvsite.http.negotiation import ExactJsonRenderer
 
 ERRORS = {status: OpenApiResponse(ErrorOutput) for status in (400, 401, 403, 404, 409, 413)}
 NAMESPACE_FIELDS = frozenset({"name", "description", "applicationId", "isSecretNamespace", "defaultTtlSeconds"})
@@ -309,7 +309,7 @@ class EntryListApi(NamespaceApi):
 class EntryDetailApi(NamespaceApi):
     body_max_bytes = ENTRY_BODY_BYTES
     # A namespace's bucket takes records of at most this (the default value size): a body that
-    # cannot carry one that small is refused before it is parsed (kvsite.jsonbody).
+    # cannot carry one that small is refused before it is parsed (kvsite.http.jsonbody).
     body_value_max_bytes = settings.KV_DEFAULT_MAX_VALUE_SIZE
 
     @extend_schema(operation_id="namespace_entry_get", responses={200: EntryOutput, **ERRORS})
@@ -345,7 +345,7 @@ class EntryDetailApi(NamespaceApi):
 class EntryRotateApi(NamespaceApi):
     body_max_bytes = ENTRY_BODY_BYTES
     # A namespace's bucket takes records of at most this (the default value size): a body that
-    # cannot carry one that small is refused before it is parsed (kvsite.jsonbody).
+    # cannot carry one that small is refused before it is parsed (kvsite.http.jsonbody).
     body_value_max_bytes = settings.KV_DEFAULT_MAX_VALUE_SIZE
 
     @extend_schema(operation_id="namespace_entry_rotate", request=RotateInput, responses={200: EntryOutput, **ERRORS})

@@ -4,7 +4,7 @@ import re
 from dataclasses import dataclass
 
 from buckets.conditions import IfMatch
-from kvsite.errors import InvalidArgument
+from kvsite.http.errors import InvalidArgument
 
 MAX_REVISION = 2**63 - 1
 _REVISION_RE = re.compile(r'^(?:W/)?"?([0-9]{1,19})"?$')

@@ -32,8 +32,8 @@ from buckets.api.serializers import (
 from buckets.names import APP_PREFIX, app_bucket, new_app_bucket, public_name
 from kvsite.audit import Action as AuditAction
 from kvsite.audit import audit_actor_from_request, audit_refusals
-from kvsite.errors import ValueTooLarge
 from kvsite.http.bodies import DEFAULT_BODY_MAX_BYTES
+from kvsite.http.errors import ValueTooLarge
 from kvsite.permissions import (
     ENTRY_DELETE,
     ENTRY_READ,

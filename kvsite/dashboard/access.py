@@ -17,7 +17,7 @@ from django.shortcuts import render
 
 from kvsite.audit import AuditActor
 from kvsite.authentication import principal_for_user
-from kvsite.errors import DomainError
+from kvsite.http.errors import DomainError
 from kvsite.permissions import Principal
 
 View = Callable[..., HttpResponse]

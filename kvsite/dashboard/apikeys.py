@@ -8,7 +8,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from kvsite.apikeys import apikey_create, apikey_revoke
-from kvsite.errors import DomainError
+from kvsite.http.errors import DomainError
 
 from . import selectors
 from .access import staff_view

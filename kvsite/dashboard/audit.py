@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET
 
 from buckets.names import APP_PREFIX, SYS_CONFIG_PREFIX, SYS_SECRETS_PREFIX
 from kvsite.audit import audit_list
-from kvsite.errors import InvalidArgument
+from kvsite.http.errors import InvalidArgument
 
 from .access import staff_view
 from .forms import AuditFilterForm

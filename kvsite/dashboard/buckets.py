@@ -18,8 +18,8 @@ from buckets.exceptions import BucketExists, KeyExists, KeyNotFound, RevisionMis
 from buckets.keys import TEXT_KEYS
 from buckets.models import Bucket, Entry
 from buckets.names import app_bucket, new_app_bucket, public_name
-from kvsite.errors import DomainError, InvalidArgument
 from kvsite.http.bodies import body_limit
+from kvsite.http.errors import DomainError, InvalidArgument
 
 from . import selectors
 from .access import dashboard_actor, staff_view

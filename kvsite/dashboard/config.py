@@ -17,8 +17,8 @@ from django.views.decorators.http import require_http_methods
 from buckets import configs
 from buckets.exceptions import KeyExists, RevisionMismatch, RevisionNotFound
 from buckets.names import SYS_CONFIG_PREFIX
-from kvsite.errors import DomainError, InvalidArgument
 from kvsite.http.bodies import body_limit
+from kvsite.http.errors import DomainError, InvalidArgument
 
 from . import selectors
 from .access import staff_view

@@ -6,8 +6,8 @@ from django.conf import settings
 from buckets.configs import MAX_DOCUMENT_BYTES
 from buckets.keys import KEY_FORMATS, NATS_KEYS
 from buckets.store import MAX_HISTORY, MAX_TTL_SECONDS
-from kvsite.errors import DomainError
-from kvsite.jsonbody import json_read
+from kvsite.http.errors import DomainError
+from kvsite.http.jsonbody import json_read
 from kvsite.models import ApiKey, AuditEvent
 from kvsite.permissions import ROLE_PERMISSIONS
 

@@ -15,8 +15,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from buckets.names import SYS_SECRETS_PREFIX
-from kvsite.errors import DomainError
 from kvsite.http.bodies import body_limit
+from kvsite.http.errors import DomainError
 from kvsite.permissions import SECRET_READ, SECRET_WRITE
 from secrets_app import services, versions
 from secrets_app.exceptions import SecretExists

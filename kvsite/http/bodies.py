@@ -34,8 +34,15 @@ from typing import Any, TypeVar
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, URLResolver, get_resolver, resolve
 
-from kvsite.errors import DomainError, InvalidArgument, LengthRequired, Unimplemented, ValueTooLarge, error_response
-from kvsite.metrics import REQUESTS
+from kvsite.http.errors import (
+    DomainError,
+    InvalidArgument,
+    LengthRequired,
+    Unimplemented,
+    ValueTooLarge,
+    error_response,
+)
+from kvsite.http.metrics import REQUESTS
 
 # Forms, small JSON objects: what a route that declares nothing may receive.
 DEFAULT_BODY_MAX_BYTES = 64 * 1024

@@ -314,7 +314,7 @@ def test_bulk_set_in_a_secret_namespace_seals_every_value(admin) -> None:
 
 
 def test_bulk_writes_count_in_the_write_metrics_after_commit(bucket, django_capture_on_commit_callbacks) -> None:
-    from kvsite import metrics
+    from kvsite.http import metrics
 
     before = metrics.WRITES.labels("put")._value.get()
     with django_capture_on_commit_callbacks(execute=True):

@@ -23,7 +23,7 @@ from buckets import items
 from buckets.api.items_views import ItemDetailApi
 from buckets.events import rfc3339
 from kvsite import apikeys
-from kvsite.errors import InvalidArgument
+from kvsite.http.errors import InvalidArgument
 from kvsite.models import ApiKey
 
 pytestmark = pytest.mark.django_db

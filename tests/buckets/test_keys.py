@@ -3,7 +3,7 @@
 import pytest
 
 from buckets.keys import validate_key
-from kvsite.errors import InvalidArgument
+from kvsite.http.errors import InvalidArgument
 
 
 @pytest.mark.parametrize(

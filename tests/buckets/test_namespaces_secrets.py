@@ -11,7 +11,7 @@ from buckets import namespace_entries as entries
 from buckets import namespaces
 from buckets.models import Entry, Namespace
 from kvsite.audit import AuditActor, audit_actor_system
-from kvsite.errors import PermissionDenied
+from kvsite.http.errors import PermissionDenied
 from kvsite.models import AuditEvent
 from kvsite.permissions import (
     ENTRY_DELETE,

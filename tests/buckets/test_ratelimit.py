@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from kvsite import apikeys, ratelimit
-from kvsite.errors import RateLimited
+from kvsite.http.errors import RateLimited
 from tests.live_server import asgi_server_factory, redis_available, redis_url, server_redis_url  # noqa: F401
 
 # One Redis key prefix per test run, so parallel runs on one Redis never share buckets.

@@ -26,7 +26,7 @@ from buckets.exceptions import (
 from buckets.models import Entry
 from buckets.names import app_bucket
 from buckets.sweeper import sweep_expired
-from kvsite.errors import InvalidArgument
+from kvsite.http.errors import InvalidArgument
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from kvsite import apikeys
-from kvsite.errors import InvalidArgument, Unauthenticated
+from kvsite.http.errors import InvalidArgument, Unauthenticated
 from kvsite.models import ApiKey
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ from tqdm import tqdm
 
 from buckets.backup import export_lines
 from buckets.models import Bucket, Entry
-from kvsite.errors import DomainError
+from kvsite.http.errors import DomainError
 
 
 class Command(BaseCommand):

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from buckets.backup import import_lines
-from kvsite.errors import DomainError
+from kvsite.http.errors import DomainError
 
 
 class Command(BaseCommand):

@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from kvsite.apikeys import apikey_create
-from kvsite.errors import DomainError
+from kvsite.http.errors import DomainError
 from kvsite.permissions import ROLE_PERMISSIONS
 
 

@@ -22,7 +22,7 @@ from buckets import store
 from buckets.names import app_bucket
 from kvsite.apikeys import apikey_create
 from kvsite.http.bodies import REFUSED_ROUTE, WsgiBodyGuard, _framing
-from kvsite.metrics import REQUESTS
+from kvsite.http.metrics import REQUESTS
 from tests.buckets.test_watch import Watcher
 from tests.live_server import (
     SERVING_PATHS,

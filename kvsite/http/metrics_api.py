@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from kvsite.authentication import IsPrincipal
-from kvsite.metrics import render_metrics
+from kvsite.http.metrics import render_metrics
 from kvsite.permissions import METRICS_READ
 
 

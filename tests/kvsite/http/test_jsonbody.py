@@ -1,9 +1,9 @@
-"""kvsite.jsonbody.json_read: the one reader of JSON bodies, in plain and exact mode."""
+"""kvsite.http.jsonbody.json_read: the one reader of JSON bodies, in plain and exact mode."""
 
 import pytest
 
-from kvsite.errors import InvalidArgument, ValueTooLarge
-from kvsite.jsonbody import (
+from kvsite.http.errors import InvalidArgument, ValueTooLarge
+from kvsite.http.jsonbody import (
     MAX_DEPTH,
     JsonNumber,
     dump_json_exact,
@@ -14,7 +14,7 @@ from kvsite.jsonbody import (
     json_value_bytes_at_least,
     json_values_more_than,
 )
-from kvsite.negotiation import is_json_media_type
+from kvsite.http.negotiation import is_json_media_type
 
 BOTH = pytest.mark.parametrize("exact", [False, True], ids=["plain", "exact"])
 

@@ -11,7 +11,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from buckets import store
-from kvsite.request_log import JsonFormatter, RedactingFilter, redact
+from kvsite.http.request_log import JsonFormatter, RedactingFilter, redact
 from tests.live_server import asgi_server_factory  # noqa: F401  (pytest fixture: real server processes)
 from tests.settings_probe import boot
 

@@ -7,8 +7,8 @@ import uuid
 
 from django.http import HttpRequest, JsonResponse
 
-from kvsite.errors import database_unavailable, error_body, wants_json
-from kvsite.request_log import access_log_emit, request_id_var
+from kvsite.http.errors import database_unavailable, error_body, wants_json
+from kvsite.http.request_log import access_log_emit, request_id_var
 
 logger = logging.getLogger("kvsite.api")
 
@@ -36,7 +36,7 @@ class RequestIdMiddleware:
     A caller's own id is kept when it is short and plain, so it can be followed
     through proxies; anything else is replaced, as it ends up in logs and audit rows.
     The id is also in ``request_id_var`` while the request runs, so every log record
-    gets it; the access line (``kvsite.request_log``) is written once the response exists.
+    gets it; the access line (``kvsite.http.request_log``) is written once the response exists.
     """
 
     header = "X-Request-Id"

@@ -1,4 +1,4 @@
-"""The one error mapping (kvsite.errors): a database that cannot be reached is a JSON 503 on every API."""
+"""The one error mapping (kvsite.http.errors): a database that cannot be reached is a JSON 503 on every API."""
 
 from collections.abc import Iterator
 

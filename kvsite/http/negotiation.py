@@ -5,7 +5,7 @@ from typing import Any
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer
 
-from kvsite.jsonbody import dump_json_exact
+from kvsite.http.jsonbody import dump_json_exact
 
 JSON = "application/json"
 

@@ -32,7 +32,7 @@ from django.conf import settings
 from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
 
-from kvsite.errors import InvalidArgument, ValueTooLarge
+from kvsite.http.errors import InvalidArgument, ValueTooLarge
 
 MAX_DEPTH = 64
 
@@ -535,7 +535,7 @@ class JsonBodyParser(BaseParser):
     """Every JSON body of the API (plain numbers): ``json_read`` capped at the view's ``body_max_bytes``.
 
     ``application/json`` and any ``application/*+json`` are matched to it by
-    ``kvsite.negotiation.JsonOnlyNegotiation``; any other Content-Type is a 415.
+    ``kvsite.http.negotiation.JsonOnlyNegotiation``; any other Content-Type is a 415.
     A view without a cap of its own gets ``DATA_UPLOAD_MAX_MEMORY_SIZE``;
     ``body_max_depth`` on the view changes the nesting limit;
     ``body_list_limits`` (``{"entries": 1000}``) refuses an over-long top-level

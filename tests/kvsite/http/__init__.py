@@ -1,0 +1,1 @@
+"""Tests of kvsite/http: the body contract, the JSON reader, errors, negotiation, logs, metrics, health."""
