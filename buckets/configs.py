@@ -20,7 +20,7 @@ from buckets.keys import validate_key
 from buckets.merge_patch import apply_merge_patch
 from buckets.models import Entry
 from buckets.names import SYS_CONFIG_PREFIX, validate_bucket_name
-from kvsite.http.errors import InvalidArgument, ValueTooLarge
+from kvsite.http.errors import Aborted, InvalidArgument, ValueTooLarge
 from kvsite.http.jsonbody import dump_json
 
 DEFAULT_ENVIRONMENT = "default"
@@ -128,9 +128,14 @@ def config_patch(*, environment: str, name: str, patch: Any, if_match: IfMatch |
                 data=apply_merge_patch(current.data, patch),
                 if_revision=current.revision,
             )
-        except RevisionMismatch:
-            pass
-    raise RevisionMismatch(name, current.revision, None)
+        except RevisionMismatch as lost:
+            latest = lost.details.get("current_revision")
+    # Every attempt lost to another writer: the document exists and moved on, so say where it is
+    # (a 409 the client may retry, not the 412 of a precondition it never sent).
+    raise Aborted(
+        f"config {name!r} changed under this patch {PATCH_ATTEMPTS} times; it is at revision {latest}: try again",
+        current_revision=latest,
+    )
 
 
 def config_delete(

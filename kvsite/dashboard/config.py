@@ -206,7 +206,11 @@ def _toggle(request: HttpRequest, environment: str, name: str) -> HttpResponse |
     if not isinstance((current.data or {}).get(flag), bool):
         messages.error(request, f"{flag} is not a feature flag of {name} any more; nothing changed.")
         return None
-    document = configs.config_patch(environment=environment, name=name, patch={flag: value})
+    try:
+        document = configs.config_patch(environment=environment, name=name, patch={flag: value})
+    except DomainError as error:  # other writers kept winning (409), or the document went away
+        messages.error(request, f"{flag} was not switched: {error.message}")
+        return None
     note = f"{flag} is now {'on' if value else 'off'} (revision {document.revision})."
     if request.headers.get("HX-Request"):
         context = _document_context(environment, name, oob=True)

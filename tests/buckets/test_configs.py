@@ -77,6 +77,32 @@ def test_patch_with_stale_if_match_is_412_and_missing_document_404(admin_client:
     assert_error(admin_client.get(f"{API}/missing"), 404, "not_found")
 
 
+def test_a_patch_that_keeps_losing_races_is_a_409_with_the_real_revision(admin_client: APIClient, monkeypatch) -> None:
+    # Given another writer that replaces the document between every read and write of the patch...
+    configs.config_set(environment="default", name="raced", data={"a": 1})
+    merge = configs.apply_merge_patch
+
+    def raced(document: dict, patch: dict) -> dict:
+        configs.config_set(environment="default", name="raced", data={"other": "writer"})
+        return merge(document, patch)
+
+    monkeypatch.setattr(configs, "apply_merge_patch", raced)
+
+    # ...when a patch without If-Match runs out of attempts...
+    response = admin_client.patch("/api/v1/config/raced", {"b": 2}, format="json")
+
+    # ...it is told the document exists, at which revision, and that it may try again.
+    latest = configs.config_get(environment="default", name="raced").revision
+    assert response.status_code == 409
+    assert response.json() == {
+        "error": f"config 'raced' changed under this patch {configs.PATCH_ATTEMPTS} times; "
+        f"it is at revision {latest}: try again",
+        "code": "aborted",
+        "current_revision": latest,
+    }
+    assert configs.config_get(environment="default", name="raced").data == {"other": "writer"}
+
+
 def test_delete_then_history_and_rollback(admin_client: APIClient) -> None:
     post(admin_client, "app", {"v": 1})
     post(admin_client, "app", {"v": 2})
