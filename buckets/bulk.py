@@ -17,17 +17,14 @@ size: composing and binding a 9,000-parameter INSERT cost more than running
 it. Other backends use the ORM, chunked to stay under SQLite's parameter limit.
 """
 
-import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import connection, transaction
 
 from buckets import clock, store
-from buckets.events import bucket_group, change_event
+from buckets.events import bucket_group, change_event, publish_many
 from buckets.exceptions import (
     KeyExists,
     RevisionMismatch,
@@ -39,8 +36,6 @@ from buckets.store import _lock_bucket
 from buckets.write_plan import DELETE, PURGE, PUT, Counters, write_plan
 from kvsite.http import metrics
 from kvsite.http.errors import DomainError, InvalidArgument
-
-logger = logging.getLogger(__name__)
 
 # Stays well under SQLite's bound-parameter limit on every supported version.
 _CHUNK = 500
@@ -245,7 +240,7 @@ def entries_write_many(*, bucket: str, writes: Sequence[BulkWrite]) -> list[Entr
         for entry in entries
     ]
     group = bucket_group(locked.name)
-    transaction.on_commit(lambda: _publish_all(group, events))
+    transaction.on_commit(lambda: publish_many(group, events))
     written: dict[str, int] = {}
     for entry in entries:
         written[entry.operation] = written.get(entry.operation, 0) + 1
@@ -284,20 +279,3 @@ def _apply_postgres(bucket: Bucket, removed_ids: list[int], demoted_ids: list[in
         entry.pk = ids[entry.revision]
         entry._state.adding = False
         entry._state.db = connection.alias
-
-
-def _publish_all(group: str, events: list[dict]) -> None:
-    """``events.publish`` for a whole batch: one hop into the event loop instead of one per event."""
-    layer = get_channel_layer()
-    if layer is None:
-        return
-
-    async def send_all() -> None:
-        for event in events:
-            try:
-                await layer.group_send(group, event)
-            except Exception:
-                # The writes are durable already; watchers detect the gap through `since`.
-                logger.exception("publishing revision %s to %s failed", event.get("revision"), group)
-
-    async_to_sync(send_all)()

@@ -9,7 +9,6 @@ import asyncio
 import base64
 import logging
 import threading
-from concurrent.futures import Future
 from datetime import datetime
 
 from asgiref.sync import async_to_sync
@@ -68,32 +67,39 @@ def _publisher() -> asyncio.AbstractEventLoop:
         return _publisher_loop
 
 
-def _log_failure(group: str, event: dict, sent: Future) -> None:
-    if not sent.cancelled() and sent.exception() is not None:
-        # The write is durable already; watchers detect the gap through `since`.
-        logger.error(
-            "publishing %s revision %s to %s failed",
-            event.get("type"),
-            event.get("revision"),
-            group,
-            exc_info=sent.exception(),
-        )
-
-
 def publish(group: str, event: dict) -> None:
     """Send ``event`` to ``group``; through Redis without waiting (watchers reorder and fill gaps)."""
+    publish_many(group, [event])
+
+
+def publish_many(group: str, events: list[dict]) -> None:
+    """Send ``events`` to ``group`` in order, in one hop into this process's publishing loop.
+
+    Every write publishes through here (one event, or a bulk write's batch), so all
+    of them share the long-lived loop and its one connection. A failed send is
+    logged and skipped: the writes are durable already, and watchers detect the gap.
+    """
     layer = get_channel_layer()
-    if layer is None:
+    if layer is None or not events:
         return
+
+    async def send_all() -> None:
+        for event in events:
+            try:
+                await layer.group_send(group, event)
+            except Exception:
+                logger.exception(
+                    "publishing %s revision %s to %s failed", event.get("type"), event.get("revision"), group
+                )
+
     try:
         if isinstance(layer, InMemoryChannelLayer):
             # Its queues belong to the ASGI server's loop, which async_to_sync finds (development only).
-            async_to_sync(layer.group_send)(group, event)
+            async_to_sync(send_all)()
             return
-        sent = asyncio.run_coroutine_threadsafe(layer.group_send(group, event), _publisher())
-        sent.add_done_callback(lambda done: _log_failure(group, event, done))
+        asyncio.run_coroutine_threadsafe(send_all(), _publisher())
     except Exception:
-        logger.exception("publishing %s revision %s to %s failed", event.get("type"), event.get("revision"), group)
+        logger.exception("publishing %d events to %s failed", len(events), group)
 
 
 def publish_on_commit(group: str, event: dict) -> None:

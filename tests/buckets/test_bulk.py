@@ -1,9 +1,13 @@
 """buckets.bulk (many writes, one transaction) and the namespaces bulk API built on it."""
 
 import base64
+import threading
+import time
+import uuid
 from collections.abc import Iterator
 
 import pytest
+from channels.layers import get_channel_layer
 from django.db import connection
 from django.db.models import Sum
 from django.test import override_settings
@@ -15,6 +19,7 @@ from buckets.events import bucket_group
 from buckets.exceptions import KeyNotFound
 from buckets.models import Bucket, Entry
 from kvsite.models import AuditEvent
+from tests.live_server import redis_available, server_redis_url
 
 from .test_namespaces import receive_all
 
@@ -200,6 +205,40 @@ def test_a_refused_bulk_publishes_nothing(bucket, django_capture_on_commit_callb
             bulk.entries_write_many(bucket=B, writes=[*puts("a"), BulkWrite(key="zz", operation=store.DELETE)])
 
     assert receive_all(bucket_group(B), refused) == []
+
+
+def test_bulk_and_single_writes_publish_through_the_same_long_lived_loop(
+    bucket, django_capture_on_commit_callbacks, settings
+) -> None:
+    """With Redis, every write's events go out from the one publishing loop (async_to_sync per commit costs ~5 ms)."""
+    url = server_redis_url()
+    if not redis_available(url):
+        pytest.skip(f"needs Redis at {url}")
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [url], "prefix": f"kvtest-bulk-{uuid.uuid4().hex}"},
+        }
+    }
+    layer = get_channel_layer()
+    sent_from: list[str] = []
+    send = layer.group_send
+
+    async def recorded(group: str, event: dict) -> None:
+        sent_from.append(threading.current_thread().name)
+        await send(group, event)
+
+    layer.group_send = recorded
+
+    with django_capture_on_commit_callbacks(execute=True):
+        store.entry_put(bucket=B, key="single", value=b"1")
+    with django_capture_on_commit_callbacks(execute=True):
+        bulk.entries_write_many(bucket=B, writes=puts("a", "b"))
+
+    deadline = time.monotonic() + 5
+    while len(sent_from) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)  # publishing does not wait for Redis
+    assert sent_from == ["kv-events"] * 3
 
 
 # --- The namespaces bulk API --------------------------------------------------------------
