@@ -90,7 +90,7 @@ def main() -> int:
     from django.test import Client
 
     from buckets import namespace_entries, namespaces
-    from kvsite.audit import audit_actor_system
+    from kvsite.access.audit import audit_actor_system
 
     actor = audit_actor_system(name="bench")
     plain = namespaces.namespace_create(name="bench", application_id="bench", actor=actor)

@@ -97,7 +97,7 @@ def prepare(env: dict[str, str]) -> str:
     script = (
         "import django; django.setup()\n"
         "from buckets import store\n"
-        "from kvsite.apikeys import apikey_create\n"
+        "from kvsite.access.apikeys import apikey_create\n"
         f"store.bucket_create(name='APP_{BUCKET}')\n"
         "print(apikey_create(name='watchbench', role='admin').token)\n"
     )

@@ -13,8 +13,8 @@ from buckets import configs
 from buckets.fanout import Change
 from buckets.keys import validate_key
 from buckets.watch import KeyWatchConsumer, WatchOptions, watch_options
+from kvsite.access.permissions import CONFIG_READ, Principal
 from kvsite.http.errors import DomainError, NotFound
-from kvsite.permissions import CONFIG_READ, Principal
 
 
 def config_frame(event: dict) -> dict:

@@ -21,7 +21,7 @@ from buckets.exceptions import BucketExists, BucketNotFound, KeyNotFound
 from buckets.keys import TEXT_KEYS, validate_key
 from buckets.models import Bucket
 from buckets.names import app_bucket
-from kvsite.apikeys import account_validate
+from kvsite.access.apikeys import account_validate
 from kvsite.http.errors import AlreadyExists, InvalidArgument, ValueTooLarge
 from kvsite.http.jsonbody import MAX_DEPTH, RawJson, dump_json_exact, json_depth, json_text_checked
 

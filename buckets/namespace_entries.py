@@ -48,10 +48,8 @@ from buckets.exceptions import BucketNotFound, KeyExists, KeyNotFound, RevisionM
 from buckets.keys import validate_key
 from buckets.models import Entry, Namespace
 from buckets.namespaces import actor_may, check_ttl, namespace_access, namespace_for, whole_number
-from kvsite.audit import Action, AuditActor, audit_operation, audit_record, audit_refusals
-from kvsite.http.errors import Aborted, DomainError, InvalidArgument, NotFound
-from kvsite.http.jsonbody import JsonNumber, dump_json_exact, json_depth
-from kvsite.permissions import (
+from kvsite.access.audit import Action, AuditActor, audit_operation, audit_record, audit_refusals
+from kvsite.access.permissions import (
     ENTRY_DELETE,
     ENTRY_READ,
     ENTRY_WRITE,
@@ -59,6 +57,8 @@ from kvsite.permissions import (
     SECRET_READ,
     SECRET_ROTATE,
 )
+from kvsite.http.errors import Aborted, DomainError, InvalidArgument, NotFound
+from kvsite.http.jsonbody import JsonNumber, dump_json_exact, json_depth
 from secrets_app import crypto
 
 VALUE_TYPES = ("STRING", "JSON", "NUMBER", "BOOLEAN", "BINARY")

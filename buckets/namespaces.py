@@ -8,8 +8,8 @@ created through the bucket API) is a 409. A secret namespace's bucket is
 '.' is outside the secrets API's environment ids, so no other dialect can
 name it. Its names are unique per application only.
 
-Every operation authorizes (``kvsite.permissions``), runs in one transaction
-with its audit row, and records refusals (``kvsite.audit``). Entries live in
+Every operation authorizes (``kvsite.access.permissions``), runs in one transaction
+with its audit row, and records refusals (``kvsite.access.audit``). Entries live in
 ``buckets.namespace_entries``.
 """
 
@@ -23,10 +23,10 @@ from buckets import clock, store
 from buckets.exceptions import BucketExists
 from buckets.models import Bucket, Namespace
 from buckets.names import APP_PREFIX, SYS_SECRETS_PREFIX
-from kvsite.audit import Action, AuditActor, audit_operation
+from kvsite.access.audit import Action, AuditActor, audit_operation
+from kvsite.access.permissions import NAMESPACE_DELETE, NAMESPACE_READ, NAMESPACE_WRITE
 from kvsite.http.errors import AlreadyExists, DomainError, InvalidArgument, NotFound
 from kvsite.http.jsonbody import JsonNumber, has_lone_surrogate
-from kvsite.permissions import NAMESPACE_DELETE, NAMESPACE_READ, NAMESPACE_WRITE
 
 SECRET_BUCKET_PREFIX = SYS_SECRETS_PREFIX + ".ns."
 # Secret namespaces keep "every version": the core's maximum, 64 per entry.

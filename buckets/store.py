@@ -39,8 +39,8 @@ from buckets.models import Bucket, Entry
 from buckets.names import public_name
 from buckets.wildcards import KeyPattern, KeyRange, compile_pattern, key_range
 from buckets.write_plan import DELETE, PURGE, PUT, UNLIMITED, Counters, is_live, write_plan
-from kvsite.audit import Action as AuditAction
-from kvsite.audit import AuditActor, audit_record
+from kvsite.access.audit import Action as AuditAction
+from kvsite.access.audit import AuditActor, audit_record
 from kvsite.http import metrics
 from kvsite.http.errors import InvalidArgument
 

@@ -39,12 +39,12 @@ from buckets.exceptions import BucketNotFound
 from buckets.fanout import BucketFeed, Change, FeedBucketMissing, FeedEnd, FeedUnavailable, feed_join
 from buckets.names import app_bucket
 from buckets.wildcards import KeyPattern, compile_pattern
-from kvsite.apikeys import apikey_authenticate
-from kvsite.authentication import principal_for_user
+from kvsite.access.apikeys import apikey_authenticate
+from kvsite.access.authentication import principal_for_user
+from kvsite.access.permissions import ENTRY_READ, Principal
+from kvsite.access.tickets import ticket_redeem
 from kvsite.http import metrics
 from kvsite.http.errors import DomainError, InvalidArgument, PermissionDenied, Unauthenticated, Unavailable
-from kvsite.permissions import ENTRY_READ, Principal
-from kvsite.tickets import ticket_redeem
 
 logger = logging.getLogger(__name__)
 

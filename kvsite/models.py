@@ -45,7 +45,7 @@ class AuditEventQuerySet(models.QuerySet):
 
 
 class AuditEvent(models.Model):
-    """One audited operation, successful or refused; append-only (see kvsite/audit.py)."""
+    """One audited operation, successful or refused; append-only (see kvsite/access/audit.py)."""
 
     class Action(models.TextChoices):
         READ = "READ"

@@ -4,7 +4,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
-    target_class = "kvsite.authentication.ApiKeyAuthentication"
+    target_class = "kvsite.access.authentication.ApiKeyAuthentication"
     name = "apiKey"
 
     def get_security_definition(self, auto_schema):
@@ -12,7 +12,7 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
 
 
 class StaffSessionAuthenticationScheme(OpenApiAuthenticationExtension):
-    target_class = "kvsite.authentication.StaffSessionAuthentication"
+    target_class = "kvsite.access.authentication.StaffSessionAuthentication"
     name = "staffSession"
 
     def get_security_definition(self, auto_schema):

@@ -205,10 +205,10 @@ if not DEBUG:
 # --- REST framework -----------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "kvsite.authentication.ApiKeyAuthentication",
-        "kvsite.authentication.StaffSessionAuthentication",
+        "kvsite.access.authentication.ApiKeyAuthentication",
+        "kvsite.access.authentication.StaffSessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["kvsite.authentication.IsPrincipal"],
+    "DEFAULT_PERMISSION_CLASSES": ["kvsite.access.authentication.IsPrincipal"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["kvsite.http.jsonbody.JsonBodyParser"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "kvsite.http.negotiation.JsonOnlyNegotiation",

@@ -18,7 +18,7 @@ from buckets import reseal, store
 from buckets.exceptions import BucketNotFound
 from buckets.models import Entry
 from buckets.names import SYS_SECRETS_PREFIX
-from kvsite.audit import Action, AuditActor, audit_record
+from kvsite.access.audit import Action, AuditActor, audit_record
 from secrets_app import crypto
 from secrets_app.exceptions import SecretKeyMissing, SecretUnreadable
 

@@ -3,7 +3,7 @@
 Each Ironflow environment is one ``SYS_secrets_<environment>`` bucket, created
 on first write; a secret is a key there, each kept version a sealed envelope
 (see ``secrets_app/crypto.py``). Every operation authorizes, runs in one
-transaction with its audit row, and records refusals (see ``kvsite/audit.py``),
+transaction with its audit row, and records refusals (see ``kvsite/access/audit.py``),
 so every function here takes the acting ``AuditActor``.
 
 Authorization: revealing a value needs ``kv-secret:read``; writing, renaming and
@@ -22,9 +22,9 @@ from buckets.exceptions import BucketExists, BucketNotFound, KeyExists, KeyNotFo
 from buckets.keys import validate_key
 from buckets.models import Bucket, Entry
 from buckets.names import SYS_SECRETS_PREFIX
-from kvsite.audit import Action, AuditActor, audit_operation
+from kvsite.access.audit import Action, AuditActor, audit_operation
+from kvsite.access.permissions import SECRET_READ, SECRET_WRITE
 from kvsite.http.errors import InvalidArgument, ValueTooLarge
-from kvsite.permissions import SECRET_READ, SECRET_WRITE
 from secrets_app import crypto
 from secrets_app.exceptions import EnvironmentMissing, SecretExists, SecretKeyMissing, SecretNotFound, SecretUnreadable
 from secrets_app.models import SecretMetadata

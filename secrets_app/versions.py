@@ -13,8 +13,8 @@ from datetime import datetime
 from buckets import store
 from buckets.exceptions import BucketNotFound, KeyNotFound, RevisionNotFound
 from buckets.models import Entry
-from kvsite.audit import Action, AuditActor, audit_operation
-from kvsite.permissions import SECRET_READ, SECRET_WRITE
+from kvsite.access.audit import Action, AuditActor, audit_operation
+from kvsite.access.permissions import SECRET_READ, SECRET_WRITE
 from secrets_app import crypto
 from secrets_app.exceptions import SecretNotFound
 from secrets_app.models import SecretMetadata

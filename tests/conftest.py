@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 from buckets import clock as kv_clock
 from buckets import store
 from buckets.names import app_bucket
-from kvsite import apikeys
+from kvsite.access import apikeys
 
 
 @pytest.fixture(autouse=True)

@@ -8,13 +8,12 @@ from rest_framework.views import APIView
 
 from buckets import configs
 from buckets.api.preconditions import IF_MATCH_DESCRIPTION, parse_if_match, parse_write_condition
-from buckets.api.serializers import ErrorOutput
 from buckets.configs import ConfigDocument
 from buckets.events import rfc3339
+from kvsite.access.permissions import CONFIG_READ, CONFIG_WRITE
 from kvsite.http.bodies import DEFAULT_BODY_MAX_BYTES
-from kvsite.http.errors import InvalidArgument
+from kvsite.http.errors import ErrorOutput, InvalidArgument
 from kvsite.http.jsonbody import request_json
-from kvsite.permissions import CONFIG_READ, CONFIG_WRITE
 
 ENVIRONMENT = OpenApiParameter(
     "X-Ironflow-Environment-ID", str, OpenApiParameter.HEADER, description="Environment (default: 'default')"

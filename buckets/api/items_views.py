@@ -25,10 +25,10 @@ from buckets.api.preconditions import parse_positive_int
 from buckets.events import rfc3339
 from buckets.keys import MAX_KEY_BYTES
 from kvsite import ratelimit
+from kvsite.access.permissions import ENTRY_DELETE, ENTRY_READ, ENTRY_WRITE
 from kvsite.http.errors import InvalidArgument, NotFound, PermissionDenied, api_exception_handler, error_body
 from kvsite.http.jsonbody import MAX_DEPTH, ExactJsonBodyParser, JsonNumber, request_json
 from kvsite.http.negotiation import ExactJsonRenderer
-from kvsite.permissions import ENTRY_DELETE, ENTRY_READ, ENTRY_WRITE
 
 logger = logging.getLogger("kvsite.api")
 

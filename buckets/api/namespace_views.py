@@ -18,15 +18,14 @@ from rest_framework.views import APIView
 from buckets import namespace_entries as entries
 from buckets import namespaces
 from buckets.api.preconditions import parse_positive_int
-from buckets.api.serializers import ErrorOutput
 from buckets.events import rfc3339
 from buckets.keys import MAX_KEY_BYTES
 from buckets.models import Namespace
 from buckets.names import public_name
 from buckets.namespace_entries import EntryVersion, NamespaceEntry
-from kvsite.audit import audit_actor_from_request
+from kvsite.access.audit import audit_actor_from_request
 from kvsite.http.bodies import DEFAULT_BODY_MAX_BYTES
-from kvsite.http.errors import InvalidArgument
+from kvsite.http.errors import ErrorOutput, InvalidArgument
 from kvsite.http.jsonbody import ExactJsonBodyParser, JsonBodyParser, request_json
 from kvsite.http.negotiation import ExactJsonRenderer
 

@@ -97,8 +97,3 @@ class KeyListOutput(serializers.Serializer):
 
 class RevisionOutput(serializers.Serializer):
     revision = serializers.IntegerField()
-
-
-class ErrorOutput(serializers.Serializer):
-    error = serializers.CharField()
-    code = serializers.CharField()

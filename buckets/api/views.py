@@ -22,7 +22,6 @@ from buckets.api.serializers import (
     BucketInfoOutput,
     BucketListOutput,
     EntryOutput,
-    ErrorOutput,
     HistoryOutput,
     KeyListOutput,
     RevisionOutput,
@@ -30,11 +29,9 @@ from buckets.api.serializers import (
     entry_body,
 )
 from buckets.names import APP_PREFIX, app_bucket, new_app_bucket, public_name
-from kvsite.audit import Action as AuditAction
-from kvsite.audit import audit_actor_from_request, audit_refusals
-from kvsite.http.bodies import DEFAULT_BODY_MAX_BYTES
-from kvsite.http.errors import ValueTooLarge
-from kvsite.permissions import (
+from kvsite.access.audit import Action as AuditAction
+from kvsite.access.audit import audit_actor_from_request, audit_refusals
+from kvsite.access.permissions import (
     ENTRY_DELETE,
     ENTRY_READ,
     ENTRY_WRITE,
@@ -42,6 +39,8 @@ from kvsite.permissions import (
     NAMESPACE_READ,
     NAMESPACE_WRITE,
 )
+from kvsite.http.bodies import DEFAULT_BODY_MAX_BYTES
+from kvsite.http.errors import ErrorOutput, ValueTooLarge
 
 ERRORS = {status: OpenApiResponse(ErrorOutput) for status in (400, 401, 403, 404)}
 

@@ -15,10 +15,10 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from kvsite.audit import AuditActor
-from kvsite.authentication import principal_for_user
+from kvsite.access.audit import AuditActor
+from kvsite.access.authentication import principal_for_user
+from kvsite.access.permissions import Principal
 from kvsite.http.errors import DomainError
-from kvsite.permissions import Principal
 
 View = Callable[..., HttpResponse]
 

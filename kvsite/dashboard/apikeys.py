@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from kvsite.apikeys import apikey_create, apikey_revoke
+from kvsite.access.apikeys import apikey_create, apikey_revoke
 from kvsite.http.errors import DomainError
 
 from . import selectors

@@ -8,7 +8,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from buckets.names import APP_PREFIX, SYS_CONFIG_PREFIX, SYS_SECRETS_PREFIX
-from kvsite.audit import audit_list
+from kvsite.access.audit import audit_list
 from kvsite.http.errors import InvalidArgument
 
 from .access import staff_view

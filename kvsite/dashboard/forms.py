@@ -6,10 +6,10 @@ from django.conf import settings
 from buckets.configs import MAX_DOCUMENT_BYTES
 from buckets.keys import KEY_FORMATS, NATS_KEYS
 from buckets.store import MAX_HISTORY, MAX_TTL_SECONDS
+from kvsite.access.permissions import ROLE_PERMISSIONS
 from kvsite.http.errors import DomainError
 from kvsite.http.jsonbody import json_read
 from kvsite.models import ApiKey, AuditEvent
-from kvsite.permissions import ROLE_PERMISSIONS
 
 from .values import HEX, TEXT
 

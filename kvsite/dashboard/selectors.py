@@ -13,7 +13,7 @@ from buckets import store
 from buckets.models import Bucket, Entry
 from buckets.names import APP_PREFIX, SYS_CONFIG_PREFIX, SYS_SECRETS_PREFIX
 from buckets.namespaces import SECRET_BUCKET_PREFIX
-from kvsite.audit import Action
+from kvsite.access.audit import Action
 from kvsite.models import ApiKey, AuditEvent
 
 KEY_PAGE_SIZE = 100

@@ -12,6 +12,7 @@ from django.db import InterfaceError, OperationalError, connections
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from rest_framework import exceptions as drf
+from rest_framework import serializers
 from rest_framework.response import Response
 
 # The API's logger, as the middleware's: an outage logs the same line whichever layer caught it.
@@ -100,6 +101,13 @@ _DRF_CODES = {
     drf.ParseError: (400, "invalid_argument"),
     drf.ValidationError: (400, "invalid_argument"),
 }
+
+
+class ErrorOutput(serializers.Serializer):
+    """The error body every JSON endpoint answers with, as the OpenAPI schema shows it."""
+
+    error = serializers.CharField()
+    code = serializers.CharField()
 
 
 def error_body(message: str, code: str, **details: object) -> dict:

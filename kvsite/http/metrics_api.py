@@ -7,9 +7,9 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from kvsite.authentication import IsPrincipal
+from kvsite.access.authentication import IsPrincipal
+from kvsite.access.permissions import METRICS_READ
 from kvsite.http.metrics import render_metrics
-from kvsite.permissions import METRICS_READ
 
 
 class MetricsApi(APIView):

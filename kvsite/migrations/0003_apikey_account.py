@@ -5,7 +5,7 @@ from django.utils.text import slugify
 
 
 def accounts_from_names(apps, schema_editor):
-    # A copy of kvsite.apikeys.account_from_name as of this migration (migrations
+    # A copy of kvsite.access.apikeys.account_from_name as of this migration (migrations
     # must not change meaning when app code does); the fallback uses the pk so a
     # name with nothing sluggable never lands in a shared account.
     ApiKey = apps.get_model("kvsite", "ApiKey")

@@ -9,8 +9,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from buckets.api.serializers import ErrorOutput
-from kvsite.audit import audit_actor_from_request
+from kvsite.access.audit import audit_actor_from_request
+from kvsite.http.errors import ErrorOutput
 from secrets_app import services
 from secrets_app.api.serializers import (
     SecretCreateInput,

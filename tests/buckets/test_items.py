@@ -22,7 +22,7 @@ from buckets import clock as kv_clock
 from buckets import items
 from buckets.api.items_views import ItemDetailApi
 from buckets.events import rfc3339
-from kvsite import apikeys
+from kvsite.access import apikeys
 from kvsite.http.errors import InvalidArgument
 from kvsite.models import ApiKey
 

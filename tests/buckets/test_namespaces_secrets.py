@@ -10,10 +10,8 @@ from django.test import override_settings
 from buckets import namespace_entries as entries
 from buckets import namespaces
 from buckets.models import Entry, Namespace
-from kvsite.audit import AuditActor, audit_actor_system
-from kvsite.http.errors import PermissionDenied
-from kvsite.models import AuditEvent
-from kvsite.permissions import (
+from kvsite.access.audit import AuditActor, audit_actor_system
+from kvsite.access.permissions import (
     ENTRY_DELETE,
     ENTRY_READ,
     ENTRY_WRITE,
@@ -24,6 +22,8 @@ from kvsite.permissions import (
     SECRET_ROTATE,
     Principal,
 )
+from kvsite.http.errors import PermissionDenied
+from kvsite.models import AuditEvent
 from secrets_app import crypto, rotation
 
 pytestmark = pytest.mark.django_db

@@ -15,9 +15,9 @@ from buckets.fanout import RevisionOrder
 from buckets.names import app_bucket
 from buckets.watch import watch_options
 from buckets.wildcards import compile_pattern
+from kvsite.access.permissions import ENTRY_READ, ROLE_PERMISSIONS, Principal
+from kvsite.access.tickets import ticket_create, ticket_redeem
 from kvsite.http.errors import InvalidArgument, Unauthenticated
-from kvsite.permissions import ENTRY_READ, ROLE_PERMISSIONS, Principal
-from kvsite.tickets import ticket_create, ticket_redeem
 
 
 def event(revision: int, key: str = "k") -> dict:

@@ -10,7 +10,7 @@ from django.test import Client, override_settings
 
 from buckets import configs, store
 from buckets.names import app_bucket
-from kvsite.audit import audit_actor_system
+from kvsite.access.audit import audit_actor_system
 from kvsite.models import ApiKey, AuditEvent
 from secrets_app import services as secrets
 

@@ -24,8 +24,8 @@ from django.test import override_settings
 
 from buckets import configs, store
 from buckets.names import app_bucket
-from kvsite import apikeys
-from kvsite.audit import audit_actor_system
+from kvsite.access import apikeys
+from kvsite.access.audit import audit_actor_system
 from kvsite.models import ApiKey
 from secrets_app import services as secrets
 from tests.live_server import AsgiServer, running_asgi_server

@@ -27,7 +27,7 @@ from buckets import store
 from buckets.events import bucket_group
 from buckets.models import Entry
 from buckets.names import app_bucket
-from kvsite.apikeys import apikey_create
+from kvsite.access.apikeys import apikey_create
 from tests.live_server import (  # noqa: F401  (asgi_server_factory: a pytest fixture)
     RUN_CHANNEL_PREFIX,
     AsgiServer,

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from buckets import store
 from buckets.names import app_bucket
-from kvsite.apikeys import apikey_create
+from kvsite.access.apikeys import apikey_create
 from tests.live_server import asgi_server_factory  # noqa: F401  (pytest fixture)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]

@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from django.db import connection
 
-from kvsite.apikeys import apikey_create
+from kvsite.access.apikeys import apikey_create
 from tests.live_server import asgi_server_factory  # noqa: F401  (pytest fixture)
 
 pytestmark = [

@@ -5,7 +5,7 @@ import base64
 import httpx
 import pytest
 
-from kvsite.apikeys import apikey_create
+from kvsite.access.apikeys import apikey_create
 from tests.live_server import asgi_server_factory  # noqa: F401  (pytest fixture)
 from tests.settings_probe import boot
 

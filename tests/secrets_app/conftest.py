@@ -7,7 +7,7 @@ import pytest
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from kvsite.audit import AuditActor, audit_actor_system
+from kvsite.access.audit import AuditActor, audit_actor_system
 from secrets_app import services
 from tests.live_server import asgi_server_factory  # noqa: F401  (pytest fixture: real server processes)
 

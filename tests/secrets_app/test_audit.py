@@ -9,7 +9,7 @@ from django.test import RequestFactory
 from django.utils import timezone
 
 from buckets.models import Bucket, Entry
-from kvsite import audit
+from kvsite.access import audit
 from kvsite.models import AuditEvent
 from secrets_app import services
 

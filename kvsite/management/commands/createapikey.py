@@ -2,9 +2,9 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from kvsite.apikeys import apikey_create
+from kvsite.access.apikeys import apikey_create
+from kvsite.access.permissions import ROLE_PERMISSIONS
 from kvsite.http.errors import DomainError
-from kvsite.permissions import ROLE_PERMISSIONS
 
 
 class Command(BaseCommand):

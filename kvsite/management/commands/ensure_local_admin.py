@@ -5,7 +5,7 @@ import secrets
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from kvsite.apikeys import apikey_create
+from kvsite.access.apikeys import apikey_create
 from kvsite.models import ApiKey
 
 LOCAL_KEY_NAME = "local-admin"

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from kvsite.audit import audit_actor_system
+from kvsite.access.audit import audit_actor_system
 from secrets_app import crypto
 from secrets_app.rotation import UNREADABLE, RotationReport, master_key_rotate, master_key_usage
 

@@ -20,7 +20,7 @@ import pytest
 
 from buckets import store
 from buckets.names import app_bucket
-from kvsite.apikeys import apikey_create
+from kvsite.access.apikeys import apikey_create
 from kvsite.http.bodies import REFUSED_ROUTE, WsgiBodyGuard, _framing
 from kvsite.http.metrics import REQUESTS
 from tests.buckets.test_watch import Watcher

@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from kvsite import apikeys
+from kvsite.access import apikeys
 
 
 @pytest.fixture

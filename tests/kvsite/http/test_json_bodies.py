@@ -21,8 +21,8 @@ from buckets.api.namespace_views import BULK_KEYS_BODY_BYTES, BULK_SET_MAX_VALUE
 from buckets.keys import MAX_KEY_BYTES
 from buckets.models import Bucket, Entry, Namespace
 from buckets.namespace_entries import MAX_BULK_ITEMS, namespace_entry_put
-from kvsite import apikeys
-from kvsite.audit import audit_actor_system
+from kvsite.access import apikeys
+from kvsite.access.audit import audit_actor_system
 from kvsite.http.bodies import DEFAULT_BODY_MAX_BYTES
 from secrets_app import services as secrets
 

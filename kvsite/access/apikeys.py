@@ -20,9 +20,9 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from kvsite.access.permissions import ROLE_PERMISSIONS, Principal
 from kvsite.http.errors import InvalidArgument, NotFound, Unauthenticated
 from kvsite.models import ApiKey
-from kvsite.permissions import ROLE_PERMISSIONS, Principal
 
 TOKEN_PREFIX = "kvs_"
 DISPLAY_PREFIX_LENGTH = 12

@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from kvsite import apikeys
+from kvsite.access import apikeys
 from kvsite.models import ApiKey
 
 pytestmark = pytest.mark.django_db

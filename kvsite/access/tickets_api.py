@@ -7,8 +7,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from buckets.api.serializers import ErrorOutput
-from kvsite.tickets import ticket_create
+from kvsite.access.tickets import ticket_create
+from kvsite.http.errors import ErrorOutput
 
 
 class WsTicketOutput(serializers.Serializer):

@@ -9,11 +9,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from buckets.api.serializers import ErrorOutput
-from kvsite.audit import audit_list
-from kvsite.http.errors import InvalidArgument
+from kvsite.access.audit import audit_list
+from kvsite.access.permissions import AUDIT_READ
+from kvsite.http.errors import ErrorOutput, InvalidArgument
 from kvsite.models import AuditEvent
-from kvsite.permissions import AUDIT_READ
 
 
 class AuditEventOutput(serializers.ModelSerializer):

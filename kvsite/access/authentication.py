@@ -4,9 +4,9 @@ from rest_framework.authentication import BaseAuthentication, SessionAuthenticat
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from kvsite.apikeys import apikey_authenticate
+from kvsite.access.apikeys import apikey_authenticate
+from kvsite.access.permissions import ALL_PERMISSIONS, Principal
 from kvsite.http.errors import PermissionDenied, Unauthenticated
-from kvsite.permissions import ALL_PERMISSIONS, Principal
 
 
 def principal_for_user(user) -> Principal:

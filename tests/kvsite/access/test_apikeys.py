@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from kvsite import apikeys
+from kvsite.access import apikeys
 from kvsite.http.errors import InvalidArgument, Unauthenticated
 from kvsite.models import ApiKey
 

@@ -23,9 +23,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from buckets.names import APP_PREFIX
+from kvsite.access.permissions import Principal
 from kvsite.http.errors import DomainError, InvalidArgument
 from kvsite.models import AuditEvent
-from kvsite.permissions import Principal
 
 logger = logging.getLogger(__name__)
 

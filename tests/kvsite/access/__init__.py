@@ -1,0 +1,1 @@
+"""Tests of kvsite/access: API keys, principals, permissions, tickets, audit."""
