@@ -43,9 +43,9 @@ def http_application():
 
     Django's ASGI handler runs every synchronous view and middleware on one thread per
     process (``sync_to_async(thread_sensitive=True)``), so an ASGI worker serves one
-    request at a time and pays an event-loop hop on each: measured under uvicorn x2,
-    GET 576 req/s and PUT 319 against 1,259 and 534 with the WSGI handler on
-    ``KV_HTTP_THREADS`` threads (a2wsgi). Without ``REDIS_URL`` (development) the
+    request at a time and pays an event-loop hop on each; the WSGI handler on
+    ``KV_HTTP_THREADS`` threads (a2wsgi) serves several (the README's "Serving choice"
+    gives the figures, measured under uvicorn x2). Without ``REDIS_URL`` (development) the
     in-memory channel layer's queues belong to the server's event loop, which only
     Django's ASGI handler lets a view's ``async_to_sync`` reach, so it stays.
     """

@@ -12,6 +12,9 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+# A pure module (no app registry needed): settings call it to read the master keys.
+from secrets_app.masterkeys import master_keys_configure
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -59,6 +62,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Request ids first, so every later layer (logs, audit rows) can use request.request_id.
+    "kvsite.http.middleware.RequestIdMiddleware",
+    # Then the requests whose body the server-boundary guard refused (kvsite/http/bodies.py)
+    # are answered, before any other layer reads a body that is not there.
+    "kvsite.http.bodies.RequestBodyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -176,7 +184,6 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
 CSRF_FAILURE_VIEW = "kvsite.http.errors.csrf_failure"
 
 # --- I18n, static ---------------------------------------------------------------
@@ -284,19 +291,12 @@ LOGGING = {
 # first seals, all open (rotation: prepend the new key, run rotate_master_key, drop
 # the old one). Unset under DJANGO_DEBUG, a development key is generated into
 # KV_MASTER_KEY_FILE, outside the repository; unset with debug off, start-up fails.
-from secrets_app.masterkeys import master_keys_configure  # noqa: E402  (pure module, no app registry)
-
 KV_MASTER_KEY_FILE = Path(
     os.environ.get("KV_MASTER_KEY_FILE", "") or Path.home() / ".config" / "kvsite" / "master.key"
 ).expanduser()
 KV_MASTER_KEYS = master_keys_configure(
     raw=os.environ.get("KV_MASTER_KEYS", ""), debug=DEBUG, key_file=KV_MASTER_KEY_FILE, base_dir=BASE_DIR
 )
-# Request ids first, so every later layer (logs, audit rows) can use request.request_id.
-MIDDLEWARE.insert(0, "kvsite.http.middleware.RequestIdMiddleware")
-# Then the requests whose body the server-boundary guard refused (kvsite/http/bodies.py)
-# are answered, before any other layer reads a body that is not there.
-MIDDLEWARE.insert(1, "kvsite.http.bodies.RequestBodyMiddleware")
 
 # --- Watch ---
 # Live watch over WebSocket (buckets/watch.py). Idle connections get a {"type": "ping"}

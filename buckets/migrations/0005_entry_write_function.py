@@ -1,4 +1,4 @@
-"""kvsite_entry_write(): a key write as one statement on PostgreSQL (see buckets/pg_write.py).
+"""kvsite_entry_write(): a key write as one statement on PostgreSQL (called by buckets/store.py).
 
 The rules are those of buckets/write_plan.py, which SQLite runs in Python; the
 suite runs on both databases, so the two are held to the same tests.

@@ -6,7 +6,6 @@ import json
 from dataclasses import dataclass
 
 JSON, TEXT, HEX = "json", "text", "hex"
-VIEWS = (JSON, TEXT, HEX)
 # Beyond this a value is shown cut short (the page would get unusably long); edits still see it whole.
 DISPLAY_LIMIT = 256 * 1024
 HEX_ROW = 16
