@@ -32,7 +32,6 @@ from buckets.exceptions import (
 from buckets.keys import validate_key
 from buckets.models import Bucket, Entry
 from buckets.names import public_name
-from buckets.store import _lock_bucket
 from buckets.write_plan import DELETE, PURGE, PUT, Counters, write_plan
 from kvsite.http import metrics
 from kvsite.http.errors import DomainError, InvalidArgument
@@ -140,7 +139,7 @@ def entries_write_many(*, bucket: str, writes: Sequence[BulkWrite]) -> list[Entr
     A key may appear only once per call (a second write of it is refused), so
     every write sees the key as it was before the call.
     """
-    locked = _lock_bucket(bucket)
+    locked = store.bucket_lock(bucket)
     now = clock.now()
     failures: list[BulkFailure] = []
     keys: list[str] = []

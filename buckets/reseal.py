@@ -15,21 +15,13 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.db.models import F
 
-from buckets import clock
-from buckets.exceptions import BucketNotFound, KeyExists, KeyNotFound
+from buckets import clock, store
+from buckets.exceptions import KeyExists, KeyNotFound
 from buckets.keys import validate_key
 from buckets.models import Bucket, Entry
-from buckets.names import public_name
 from kvsite.http.errors import InvalidArgument
 
 PUT = Entry.Operation.PUT
-
-
-def _lock_bucket(name: str) -> Bucket:
-    bucket = Bucket.objects.select_for_update().filter(name=name).first()
-    if bucket is None:
-        raise BucketNotFound(public_name(name))
-    return bucket
 
 
 @dataclass(frozen=True)
@@ -50,7 +42,7 @@ def entries_reseal(
     returns the new bytes, or None to leave it. Callers loop on
     ``next_after_id``; each call is short, so writers wait at most one batch.
     """
-    locked = _lock_bucket(bucket)
+    locked = store.bucket_lock(bucket)
     rows = list(Entry.objects.filter(bucket=locked, operation=PUT, id__gt=after_id).order_by("id")[:limit])
     delta = 0
     rewritten = 0
@@ -80,7 +72,7 @@ def entry_move(*, bucket: str, key: str, new_key: str, transform: Callable[[Entr
     """
     if key == new_key:
         raise InvalidArgument("the new key is the old key")
-    locked = _lock_bucket(bucket)
+    locked = store.bucket_lock(bucket)
     validate_key(key, key_format=locked.key_format)
     validate_key(new_key, key_format=locked.key_format)
     now = clock.now()

@@ -10,8 +10,6 @@ Names here are internal bucket names (``APP_x``, ``SYS_config_y``); the API
 layer adds and strips the prefix.
 """
 
-import base64
-import binascii
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,6 +19,7 @@ from django.db.models import Q, QuerySet
 
 from buckets import clock
 from buckets.conditions import IfMatch
+from buckets.cursors import decode_cursor, encode_cursor
 from buckets.events import bucket_group, change_event, publish_on_commit
 from buckets.exceptions import (
     BucketExists,
@@ -132,7 +131,12 @@ def bucket_delete(*, name: str, audit: AuditActor | None = None) -> None:
         audit_record(actor=audit, action=AuditAction.DELETE, namespace=name, detail="bucket deleted")
 
 
-def _lock_bucket(name: str) -> Bucket:
+def bucket_lock(name: str) -> Bucket:
+    """The bucket row, locked until the transaction ends: every write to a bucket takes it first.
+
+    That one lock is what makes revisions gapless and conditions race-free across
+    processes (bulk writes and re-sealing take it as single writes do).
+    """
     bucket = Bucket.objects.select_for_update().filter(name=name).first()
     if bucket is None:
         raise BucketNotFound(public_name(name))
@@ -508,17 +512,6 @@ def entry_history(*, bucket: str, key: str, key_format: str = NATS_KEYS) -> list
 class KeyPage:
     keys: list[str]
     next_cursor: str | None
-
-
-def encode_cursor(key: str) -> str:
-    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str:
-    try:
-        return base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidArgument("invalid cursor") from None
 
 
 def live_entries(

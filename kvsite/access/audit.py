@@ -9,8 +9,6 @@ Rows are append-only: ``AuditEvent`` refuses updates and deletes, its admin is
 read-only, and no API writes it except through ``audit_record``.
 """
 
-import base64
-import binascii
 import ipaddress
 import logging
 from collections.abc import Iterator
@@ -22,6 +20,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from buckets.cursors import decode_cursor, encode_cursor
 from buckets.names import APP_PREFIX
 from kvsite.access.permissions import Principal
 from kvsite.http.errors import DomainError, InvalidArgument
@@ -186,14 +185,14 @@ class AuditPage:
 
 
 def _cursor_encode(event_id: int) -> str:
-    return base64.urlsafe_b64encode(str(event_id).encode()).decode().rstrip("=")
+    return encode_cursor(str(event_id))
 
 
 def _cursor_decode(cursor: str) -> int:
-    try:
-        return int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidArgument("invalid cursor") from None
+    decoded = decode_cursor(cursor)
+    if not decoded.isascii() or not decoded.isdigit() or len(decoded) > 19:
+        raise InvalidArgument("invalid cursor")
+    return int(decoded)
 
 
 def audit_list(
