@@ -68,9 +68,10 @@ def _client_ip(remote_addr: str) -> str | None:
         return None
 
 
-def audit_actor_from_request(request) -> AuditActor:
-    """The actor of an authenticated DRF request."""
-    principal = request.user if isinstance(request.user, Principal) else None
+def audit_actor_from_request(request, *, principal: Principal | None = None) -> AuditActor:
+    """The actor of a request: ``principal`` (the dashboard's staff user), else an authenticated DRF request's."""
+    if principal is None:
+        principal = request.user if isinstance(request.user, Principal) else None
     return AuditActor(
         type=principal.kind if principal else "anonymous",
         id=str(principal.id) if principal else "",

@@ -6,7 +6,6 @@ to the login page, signed-in users who are not staff get the 403 page, and a
 with the error's status (never a 500).
 """
 
-import ipaddress
 from collections.abc import Callable
 from functools import wraps
 
@@ -15,7 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from kvsite.access.audit import AuditActor
+from kvsite.access.audit import AuditActor, audit_actor_from_request
 from kvsite.access.authentication import principal_for_user
 from kvsite.access.permissions import Principal
 from kvsite.http.errors import DomainError
@@ -30,19 +29,7 @@ def dashboard_principal(request: HttpRequest) -> Principal:
 
 def dashboard_actor(request: HttpRequest) -> AuditActor:
     """The audit actor of a dashboard request: the signed-in staff user, from the socket peer's address."""
-    principal = dashboard_principal(request)
-    try:
-        client_ip = str(ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")))
-    except ValueError:
-        client_ip = None
-    return AuditActor(
-        type=principal.kind,
-        id=str(principal.id),
-        name=principal.name,
-        principal=principal,
-        client_ip=client_ip,
-        request_id=getattr(request, "request_id", "") or "",
-    )
+    return audit_actor_from_request(request, principal=dashboard_principal(request))
 
 
 def error_page(request: HttpRequest, error: DomainError) -> HttpResponse:
