@@ -18,6 +18,11 @@ _KEY_RE = re.compile(r"^[-/_=.:A-Za-z0-9]+$")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
+def has_control_characters(text: str) -> bool:
+    """Whether ``text`` holds a C0 or C1 control character (never allowed in keys or names)."""
+    return _CONTROL_RE.search(text) is not None
+
+
 def validate_key(key: str, *, key_format: str = NATS_KEYS) -> str:
     """Return ``key`` if it is a valid key, else raise InvalidArgument (400)."""
     if not isinstance(key, str) or not key:
@@ -29,7 +34,7 @@ def validate_key(key: str, *, key_format: str = NATS_KEYS) -> str:
     if size > MAX_KEY_BYTES:
         raise InvalidArgument(f"key is longer than {MAX_KEY_BYTES} bytes")
     if key_format == TEXT_KEYS:
-        if _CONTROL_RE.search(key):
+        if has_control_characters(key):
             raise InvalidArgument("key must not contain control characters")
         return key
     if not _KEY_RE.match(key):

@@ -13,11 +13,16 @@ APP_PREFIX = "APP_"
 SYS_CONFIG_PREFIX = "SYS_config_"
 SYS_SECRETS_PREFIX = "SYS_secrets_"
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
+
+
+def is_plain_name(name: object) -> bool:
+    """1-64 letters, digits, '-' and '_': the shape of bucket, namespace and environment names."""
+    return isinstance(name, str) and _NAME_RE.match(name) is not None
 
 
 def validate_bucket_name(name: str) -> str:
-    if not isinstance(name, str) or not _NAME_RE.match(name):
+    if not is_plain_name(name):
         raise InvalidArgument("bucket name must be 1-64 characters of letters, digits, '-' and '_'")
     return name
 

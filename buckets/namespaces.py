@@ -13,7 +13,6 @@ with its audit row, and records refusals (``kvsite.access.audit``). Entries live
 ``buckets.namespace_entries``.
 """
 
-import re
 import uuid
 from dataclasses import dataclass
 
@@ -21,8 +20,9 @@ from django.db import IntegrityError, transaction
 
 from buckets import clock, store
 from buckets.exceptions import BucketExists
+from buckets.keys import has_control_characters
 from buckets.models import Bucket, Namespace
-from buckets.names import APP_PREFIX, SYS_SECRETS_PREFIX
+from buckets.names import APP_PREFIX, SYS_SECRETS_PREFIX, is_plain_name
 from kvsite.access.audit import Action, AuditActor, audit_operation
 from kvsite.access.permissions import NAMESPACE_DELETE, NAMESPACE_READ, NAMESPACE_WRITE
 from kvsite.http.errors import AlreadyExists, DomainError, InvalidArgument, NotFound
@@ -34,9 +34,6 @@ SECRET_HISTORY = store.MAX_HISTORY
 PLAIN_HISTORY = 10
 MAX_DESCRIPTION = 4096
 MAX_APPLICATION_ID = 100
-
-_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class NamespaceNotFound(NotFound):
@@ -64,7 +61,7 @@ def namespace_bucket_name(*, namespace_id: uuid.UUID, name: str, is_secret: bool
 
 
 def _check_name(name: object) -> str:
-    if not isinstance(name, str) or not _NAME_RE.match(name):
+    if not is_plain_name(name):
         raise InvalidArgument("name must be 1-64 letters, digits, '-' or '_'")
     if name.startswith("SYS_"):
         raise InvalidArgument("names starting with SYS_ are reserved")
@@ -74,7 +71,7 @@ def _check_name(name: object) -> str:
 def _check_application_id(application_id: object) -> str:
     if not isinstance(application_id, str) or not application_id.strip():
         raise InvalidArgument("applicationId is required")
-    if len(application_id) > MAX_APPLICATION_ID or _CONTROL_RE.search(application_id):
+    if len(application_id) > MAX_APPLICATION_ID or has_control_characters(application_id):
         raise InvalidArgument(f"applicationId must be at most {MAX_APPLICATION_ID} characters without controls")
     if has_lone_surrogate(application_id):
         raise InvalidArgument("applicationId has a lone surrogate (such as \\ud800), which is not Unicode text")

@@ -13,7 +13,6 @@ its internal bucket name (``SYS_secrets_*`` for all).
 """
 
 import logging
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,7 +20,7 @@ from buckets import reseal, store
 from buckets.exceptions import BucketExists, BucketNotFound, KeyExists, KeyNotFound
 from buckets.keys import validate_key
 from buckets.models import Bucket, Entry
-from buckets.names import SYS_SECRETS_PREFIX
+from buckets.names import SYS_SECRETS_PREFIX, is_plain_name
 from kvsite.access.audit import Action, AuditActor, audit_operation
 from kvsite.access.permissions import SECRET_READ, SECRET_WRITE
 from kvsite.http.errors import InvalidArgument, ValueTooLarge
@@ -37,7 +36,6 @@ MAX_SECRET_BYTES = 64 * 1024
 MAX_DESCRIPTION = 4096
 # version + id length + id (<= 32) + nonce + tag
 _ENVELOPE_OVERHEAD = 2 + 32 + crypto.NONCE_BYTES + crypto.TAG_BYTES
-_ENVIRONMENT_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 @dataclass(frozen=True)
@@ -65,7 +63,7 @@ def environment_bucket(environment: str | None) -> str:
     """The internal bucket of an environment id (the X-Ironflow-Environment-ID header)."""
     if not environment:
         raise EnvironmentMissing()
-    if not _ENVIRONMENT_RE.match(environment):
+    if not is_plain_name(environment):
         raise InvalidArgument("X-Ironflow-Environment-ID must be 1-64 letters, digits, '-' or '_'")
     return SYS_SECRETS_PREFIX + environment
 
