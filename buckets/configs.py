@@ -6,7 +6,6 @@ Revisions, conditions, history, events and TTL all come from the core.
 """
 
 import json
-from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,7 +14,7 @@ from django.conf import settings
 
 from buckets import store
 from buckets.conditions import IfMatch
-from buckets.exceptions import BucketExists, BucketNotFound, IfMatchFailed, KeyNotFound, RevisionMismatch
+from buckets.exceptions import BucketNotFound, IfMatchFailed, KeyNotFound, RevisionMismatch
 from buckets.keys import validate_key
 from buckets.merge_patch import apply_merge_patch
 from buckets.models import Entry
@@ -47,11 +46,7 @@ def config_bucket(environment: str) -> str:
 
 
 def _ensure_bucket(bucket: str) -> None:
-    try:
-        store.bucket_get(name=bucket)
-    except BucketNotFound:
-        with suppress(BucketExists):  # created concurrently
-            store.bucket_create(name=bucket, history=settings.KV_CONFIG_HISTORY, max_value_size=MAX_DOCUMENT_BYTES)
+    store.bucket_ensure(name=bucket, history=settings.KV_CONFIG_HISTORY, max_value_size=MAX_DOCUMENT_BYTES)
 
 
 def _validated(name: str, data: Any) -> bytes:

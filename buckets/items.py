@@ -9,7 +9,6 @@ an item's version is its entry's revision, which every write to the bucket
 raises, so no two writes of a key ever share a version.
 """
 
-from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 from django.conf import settings
 
 from buckets import clock, store
-from buckets.exceptions import BucketExists, BucketNotFound, KeyNotFound
+from buckets.exceptions import BucketNotFound, KeyNotFound
 from buckets.keys import TEXT_KEYS, validate_key
 from buckets.models import Bucket
 from buckets.names import app_bucket
@@ -76,15 +75,14 @@ def items_bucket_prefix() -> str:
 
 
 def _ensure_bucket(bucket: str) -> None:
-    with suppress(BucketExists):  # created concurrently by another writer: the same bucket
-        store.bucket_create(
-            name=bucket,
-            description="Items of the /kv/items API",
-            key_format=TEXT_KEYS,
-            history=1,
-            max_value_size=settings.KV_ITEMS_MAX_VALUE_BYTES,
-            max_keys=settings.KV_ITEMS_MAX_KEYS,
-        )
+    store.bucket_ensure(
+        name=bucket,
+        description="Items of the /kv/items API",
+        key_format=TEXT_KEYS,
+        history=1,
+        max_value_size=settings.KV_ITEMS_MAX_VALUE_BYTES,
+        max_keys=settings.KV_ITEMS_MAX_KEYS,
+    )
 
 
 def item_value_encode(value: Any) -> bytes:

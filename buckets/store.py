@@ -107,6 +107,22 @@ def bucket_create(
         raise BucketExists(public_name(name)) from None
 
 
+def bucket_ensure(*, name: str, **options) -> Bucket:
+    """The bucket ``name``, created with ``bucket_create``'s ``options`` on first use.
+
+    For the buckets features create by themselves (config environments, item
+    accounts, secret environments). Two first writers may race: the unique name
+    makes one creation lose, and the loser takes the winner's bucket.
+    """
+    bucket = Bucket.objects.filter(name=name).first()
+    if bucket is not None:
+        return bucket
+    try:
+        return bucket_create(name=name, **options)
+    except BucketExists:
+        return bucket_get(name=name)
+
+
 def bucket_get(*, name: str) -> Bucket:
     bucket = Bucket.objects.filter(name=name).first()
     if bucket is None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from buckets import reseal, store
-from buckets.exceptions import BucketExists, BucketNotFound, KeyExists, KeyNotFound
+from buckets.exceptions import BucketNotFound, KeyExists, KeyNotFound
 from buckets.keys import validate_key
 from buckets.models import Bucket, Entry
 from buckets.names import SYS_SECRETS_PREFIX, is_plain_name
@@ -83,21 +83,13 @@ def _check_description(description: str) -> str:
 
 def _bucket_ensure(*, bucket: str, environment: str, actor: AuditActor) -> Bucket:
     """The environment's bucket, created (and audited) on first use."""
-    try:
-        return store.bucket_get(name=bucket)
-    except BucketNotFound:
-        pass
-    try:
-        return store.bucket_create(
-            name=bucket,
-            description=f"Secrets of environment {environment}",
-            history=SECRET_HISTORY,
-            max_value_size=MAX_SECRET_BYTES + _ENVELOPE_OVERHEAD,
-            audit=actor,
-        )
-    except BucketExists:
-        # Created by a concurrent first write; the unique name made one of us lose.
-        return store.bucket_get(name=bucket)
+    return store.bucket_ensure(
+        name=bucket,
+        description=f"Secrets of environment {environment}",
+        history=SECRET_HISTORY,
+        max_value_size=MAX_SECRET_BYTES + _ENVELOPE_OVERHEAD,
+        audit=actor,
+    )
 
 
 def _latest(*, bucket: str, name: str, environment: str) -> Entry:

@@ -474,3 +474,10 @@ def test_writes_after_a_connection_health_check_succeed(make_bucket) -> None:
         entry = store.entry_put(bucket=bucket, key="k", value=b"v")
         assert entry.revision == expected_revision
     assert store.entry_get(bucket=bucket, key="k").revision == 3
+
+
+def test_bucket_ensure_creates_once_and_then_returns_the_same_bucket(db) -> None:
+    first = store.bucket_ensure(name="SYS_config_ensure", history=7)
+    again = store.bucket_ensure(name="SYS_config_ensure", history=3)
+
+    assert again.pk == first.pk and again.history == 7  # options only matter at creation
