@@ -47,7 +47,7 @@ from buckets.events import rfc3339
 from buckets.exceptions import BucketNotFound, KeyExists, KeyNotFound, RevisionMismatch
 from buckets.keys import validate_key
 from buckets.models import Entry, Namespace
-from buckets.namespaces import actor_may, check_ttl, namespace_access, namespace_for, whole_number
+from buckets.namespaces import actor_may, check_ttl, namespace_access, namespace_for
 from kvsite.access.audit import Action, AuditActor, audit_operation, audit_record, audit_refusals
 from kvsite.access.permissions import (
     ENTRY_DELETE,
@@ -58,7 +58,7 @@ from kvsite.access.permissions import (
     SECRET_ROTATE,
 )
 from kvsite.http.errors import Aborted, DomainError, InvalidArgument, NotFound
-from kvsite.http.jsonbody import JsonNumber, dump_json_exact, json_depth
+from kvsite.http.jsonbody import JsonNumber, dump_json_exact, json_depth, json_whole_number
 from secrets_app import crypto
 
 VALUE_TYPES = ("STRING", "JSON", "NUMBER", "BOOLEAN", "BINARY")
@@ -294,7 +294,7 @@ def _check_metadata(metadata: Any) -> dict:
 def _check_version(version: Any, *, name: str = "version") -> int | None:
     if version is None:
         return None
-    number = whole_number(version)
+    number = json_whole_number(version)
     if number is None or number < 1:
         raise InvalidArgument(f"{name} must be a positive integer")
     return number

@@ -26,7 +26,7 @@ from buckets.names import APP_PREFIX, SYS_SECRETS_PREFIX, is_plain_name
 from kvsite.access.audit import Action, AuditActor, audit_operation
 from kvsite.access.permissions import NAMESPACE_DELETE, NAMESPACE_READ, NAMESPACE_WRITE
 from kvsite.http.errors import AlreadyExists, DomainError, InvalidArgument, NotFound
-from kvsite.http.jsonbody import JsonNumber, has_lone_surrogate
+from kvsite.http.jsonbody import has_lone_surrogate, json_whole_number
 
 SECRET_BUCKET_PREFIX = SYS_SECRETS_PREFIX + ".ns."
 # Secret namespaces keep "every version": the core's maximum, 64 per entry.
@@ -90,22 +90,11 @@ def _check_description(description: object) -> str:
     return description
 
 
-def whole_number(raw: object) -> int | None:
-    """``raw`` as an int if it is a whole JSON number (exact or plain), else None; booleans are not numbers."""
-    if isinstance(raw, bool):
-        return None
-    if isinstance(raw, int):
-        return raw
-    if isinstance(raw, JsonNumber) and raw.is_finite() and raw == raw.to_integral_value() and raw.adjusted() <= 18:
-        return int(raw)
-    return None
-
-
 def check_ttl(ttl: object, *, field: str) -> int | None:
     """A TTL in seconds: null, or 1 up to the core's maximum."""
     if ttl is None:
         return None
-    seconds = whole_number(ttl)
+    seconds = json_whole_number(ttl)
     if seconds is None or not 1 <= seconds <= store.MAX_TTL_SECONDS:
         raise InvalidArgument(f"{field} must be null or between 1 and {store.MAX_TTL_SECONDS}")
     return seconds

@@ -27,7 +27,7 @@ from buckets.keys import MAX_KEY_BYTES
 from kvsite import ratelimit
 from kvsite.access.permissions import ENTRY_DELETE, ENTRY_READ, ENTRY_WRITE
 from kvsite.http.errors import InvalidArgument, NotFound, PermissionDenied, api_exception_handler, error_body
-from kvsite.http.jsonbody import MAX_DEPTH, ExactJsonBodyParser, JsonNumber, request_json
+from kvsite.http.jsonbody import MAX_DEPTH, ExactJsonBodyParser, JsonNumber, json_whole_number, request_json
 from kvsite.http.negotiation import ExactJsonRenderer
 
 logger = logging.getLogger("kvsite.api")
@@ -117,12 +117,11 @@ def account_for(request: Request, *, permission: str, kind: str | None) -> str:
 
 
 def _whole_number(raw: Any, *, name: str) -> int:
-    if not isinstance(raw, JsonNumber) or not raw.is_finite() or raw != raw.to_integral_value():
+    # Plain ints are not JSON here: the items API parses exactly, so a number is a JsonNumber.
+    number = json_whole_number(raw) if isinstance(raw, JsonNumber) else None
+    if number is None:
         raise InvalidArgument(f"{name} must be a whole number")
-    # Past 19 digits every use here is out of range; int() of 1e999999999 would not finish.
-    if raw.adjusted() > 18:
-        return -(10**19) if raw < 0 else 10**19
-    return int(raw)
+    return number
 
 
 def _version(raw: Any) -> int:

@@ -56,6 +56,23 @@ class JsonNumber(Decimal):
         return number
 
 
+def json_whole_number(raw: object) -> int | None:
+    """``raw`` as an int if it is a whole JSON number (exact or plain; a boolean is not), else None.
+
+    An exact number past 19 digits comes back as +/-10**19, out of range for every
+    use here: ``int()`` of ``1e999999999`` would not finish.
+    """
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, JsonNumber) and raw.is_finite() and raw == raw.to_integral_value():
+        if raw.adjusted() > 18:
+            return -(10**19) if raw < 0 else 10**19
+        return int(raw)
+    return None
+
+
 def _out_of_range(text: str) -> str:
     mantissa, _, exponent = text.lower().partition("e")
     sign = "-" if mantissa.startswith("-") else ""

@@ -13,6 +13,7 @@ from kvsite.http.jsonbody import (
     json_read,
     json_value_bytes_at_least,
     json_values_more_than,
+    json_whole_number,
 )
 from kvsite.http.negotiation import is_json_media_type
 
@@ -247,3 +248,23 @@ def test_json_value_bytes_at_least_never_passes_what_is_stored(text: str) -> Non
 )
 def test_json_values_more_than_counts_only_what_is_outside_strings(data: bytes, more: bool) -> None:
     assert json_values_more_than(data, 100) is more
+
+
+@pytest.mark.parametrize(
+    ("raw", "number"),
+    [
+        (JsonNumber("5"), 5),
+        (JsonNumber("5.0"), 5),
+        (JsonNumber("1e3"), 1000),
+        (JsonNumber("-0"), 0),
+        (JsonNumber("5.5"), None),
+        (JsonNumber("1e999999999"), 10**19),  # clamped: no use takes it, and int() would not finish
+        (JsonNumber("-1e40"), -(10**19)),
+        (7, 7),
+        (True, None),
+        ("5", None),
+        (None, None),
+    ],
+)
+def test_json_whole_number(raw, number) -> None:
+    assert json_whole_number(raw) == number
