@@ -45,6 +45,8 @@ from kvsite.http.errors import InvalidArgument
 
 MAX_HISTORY = 64
 MAX_TTL_SECONDS = 2**31 - 1
+MAX_DESCRIPTION = 4096
+MAX_BYTES_LIMIT = 2**62
 
 
 # --- Buckets --------------------------------------------------------------------------
@@ -77,10 +79,10 @@ def bucket_create(
         raise InvalidArgument(f"max_value_size must be between 1 and {ceiling}")
     if max_bytes is None or max_bytes in (0, UNLIMITED):
         max_bytes = UNLIMITED
-    elif not 1 <= max_bytes <= 2**62:
+    elif not 1 <= max_bytes <= MAX_BYTES_LIMIT:
         raise InvalidArgument("max_bytes must be positive, or -1 / 0 for unlimited")
-    if len(description) > 4096:
-        raise InvalidArgument("description must be at most 4096 characters")
+    if len(description) > MAX_DESCRIPTION:
+        raise InvalidArgument(f"description must be at most {MAX_DESCRIPTION} characters")
     if max_keys is None or max_keys == UNLIMITED:
         max_keys = UNLIMITED
     elif max_keys < 1:

@@ -99,7 +99,8 @@ def _latest(*, bucket: str, name: str, environment: str) -> Entry:
         raise SecretNotFound(name, environment) from None
 
 
-def _info(*, entry: Entry, metadata: SecretMetadata | None, bucket: str) -> SecretInfo:
+def secret_info_of(*, entry: Entry, metadata: SecretMetadata | None, bucket: str) -> SecretInfo:
+    """What may be shown of the secret ``entry`` holds (never its value), with its kept description."""
     if metadata is not None:
         description, created_at = metadata.description, metadata.created_at
     else:
@@ -150,7 +151,7 @@ def secret_create(
             bucket=bucket_row, name=name, defaults={"description": description, "created_at": entry.created_at}
         )
         scope.entry_id = entry.id
-        return _info(entry=entry, metadata=metadata, bucket=bucket)
+        return secret_info_of(entry=entry, metadata=metadata, bucket=bucket)
 
 
 def secret_update(
@@ -175,7 +176,7 @@ def secret_update(
             metadata.description = description
             metadata.save(update_fields=["description"])
         scope.entry_id = entry.id
-        return _info(entry=entry, metadata=metadata, bucket=bucket)
+        return secret_info_of(entry=entry, metadata=metadata, bucket=bucket)
 
 
 def secret_patch(
@@ -215,7 +216,7 @@ def secret_patch(
                 metadata.description = description
                 metadata.save(update_fields=["description"])
         scope.entry_id = entry.id
-        return _info(entry=entry, metadata=metadata, bucket=bucket)
+        return secret_info_of(entry=entry, metadata=metadata, bucket=bucket)
 
 
 def _rename(*, bucket: str, environment: str, name: str, new_name: str) -> Entry:
@@ -264,7 +265,7 @@ def secret_list(*, environment: str | None, actor: AuditActor) -> list[SecretInf
         metadata = {
             row.name: row for row in SecretMetadata.objects.filter(bucket__name=bucket, name__in=names).iterator()
         }
-        return [_info(entry=entry, metadata=metadata.get(entry.key), bucket=bucket) for entry in entries]
+        return [secret_info_of(entry=entry, metadata=metadata.get(entry.key), bucket=bucket) for entry in entries]
 
 
 def secret_info(*, environment: str | None, name: str, actor: AuditActor) -> SecretInfo:
@@ -274,7 +275,7 @@ def secret_info(*, environment: str | None, name: str, actor: AuditActor) -> Sec
         actor.require_any(SECRET_READ, SECRET_WRITE, bucket=bucket)
         entry = _latest(bucket=bucket, name=name, environment=environment)
         scope.entry_id = entry.id
-        return _info(entry=entry, metadata=_metadata(entry=entry, name=name), bucket=bucket)
+        return secret_info_of(entry=entry, metadata=_metadata(entry=entry, name=name), bucket=bucket)
 
 
 def secret_reveal(*, environment: str | None, name: str, actor: AuditActor) -> RevealedSecret:

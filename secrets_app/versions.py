@@ -18,7 +18,7 @@ from kvsite.access.permissions import SECRET_READ, SECRET_WRITE
 from secrets_app import crypto
 from secrets_app.exceptions import SecretNotFound
 from secrets_app.models import SecretMetadata
-from secrets_app.services import SecretInfo, environment_bucket
+from secrets_app.services import SecretInfo, environment_bucket, secret_info_of
 
 
 @dataclass(frozen=True)
@@ -67,10 +67,4 @@ def secret_rollback(*, environment: str | None, name: str, revision: int, actor:
         entry = store.entry_put(bucket=bucket, key=name, value=sealed)
         scope.entry_id = entry.id
         metadata = SecretMetadata.objects.filter(bucket_id=entry.bucket_id, name=name).first()
-        return SecretInfo(
-            name=name,
-            revision=entry.revision,
-            description=metadata.description if metadata else "",
-            created_at=metadata.created_at if metadata else old.created_at,
-            updated_at=entry.created_at,
-        )
+        return secret_info_of(entry=entry, metadata=metadata, bucket=bucket)

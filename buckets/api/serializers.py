@@ -7,6 +7,7 @@ from rest_framework import serializers
 from buckets.events import rfc3339
 from buckets.models import Bucket, Entry
 from buckets.names import public_name
+from buckets.store import MAX_BYTES_LIMIT, MAX_DESCRIPTION, MAX_HISTORY, MAX_TTL_SECONDS
 
 # Ironflow's SDKs send camelCase; its docs show snake_case. Both are accepted.
 BUCKET_FIELD_ALIASES = {"ttlSeconds": "ttl_seconds", "maxValueSize": "max_value_size", "maxBytes": "max_bytes"}
@@ -14,11 +15,14 @@ BUCKET_FIELD_ALIASES = {"ttlSeconds": "ttl_seconds", "maxValueSize": "max_value_
 
 class BucketCreateInput(serializers.Serializer):
     name = serializers.CharField(max_length=64, trim_whitespace=False)
-    description = serializers.CharField(max_length=4096, required=False, allow_blank=True, default="")
-    ttl_seconds = serializers.IntegerField(required=False, default=0, min_value=0, max_value=2**31 - 1)
+    # The core's limits (store.bucket_create checks them too): stated here for the schema and messages.
+    description = serializers.CharField(max_length=MAX_DESCRIPTION, required=False, allow_blank=True, default="")
+    ttl_seconds = serializers.IntegerField(required=False, default=0, min_value=0, max_value=MAX_TTL_SECONDS)
     max_value_size = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1)
-    max_bytes = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=-1, max_value=2**62)
-    history = serializers.IntegerField(required=False, default=1, min_value=1, max_value=64)
+    max_bytes = serializers.IntegerField(
+        required=False, allow_null=True, default=None, min_value=-1, max_value=MAX_BYTES_LIMIT
+    )
+    history = serializers.IntegerField(required=False, default=1, min_value=1, max_value=MAX_HISTORY)
 
     def to_internal_value(self, data):
         if not isinstance(data, dict):

@@ -114,6 +114,7 @@ def test_create_existing_bucket_is_409(admin_client: APIClient, make_bucket) -> 
         {"name": "has space"},
         {"name": "a" * 65},
         {"name": "dots.not.allowed"},
+        {"name": "trailing\n"},
         {"name": "SYS_config_default"},
         {"name": "x", "history": 0},
         {"name": "x", "history": 65},
