@@ -121,19 +121,23 @@ class AuditScope:
     detail: str = ""
 
 
+def _scope_record(*, actor: AuditActor, action: str, scope: AuditScope, success: bool = True, reason: str = "") -> None:
+    audit_record(
+        actor=actor,
+        action=action,
+        namespace=scope.namespace,
+        key_path=scope.key_path,
+        entry_id=scope.entry_id,
+        success=success,
+        reason=reason,
+        detail=scope.detail,
+    )
+
+
 def _record_failure(*, actor: AuditActor, action: str, scope: AuditScope, error: Exception) -> None:
     reason = error.message if isinstance(error, DomainError) else "internal error"
     try:
-        audit_record(
-            actor=actor,
-            action=action,
-            namespace=scope.namespace,
-            key_path=scope.key_path,
-            entry_id=scope.entry_id,
-            success=False,
-            reason=reason,
-            detail=scope.detail,
-        )
+        _scope_record(actor=actor, action=action, scope=scope, success=False, reason=reason)
     except Exception:
         # The original error is what the caller must see; a broken database fails both.
         logger.exception("could not record the failed %s on %s", action, scope.namespace)
@@ -150,14 +154,7 @@ def audit_operation(
     try:
         with transaction.atomic():
             yield scope
-            audit_record(
-                actor=actor,
-                action=action,
-                namespace=scope.namespace,
-                key_path=scope.key_path,
-                entry_id=scope.entry_id,
-                detail=scope.detail,
-            )
+            _scope_record(actor=actor, action=action, scope=scope)
     except Exception as error:
         if not getattr(error, "audited", False):
             _record_failure(actor=actor, action=action, scope=scope, error=error)
