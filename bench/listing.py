@@ -4,7 +4,7 @@ The bucket ``listing`` of the PostgreSQL database ``kvsite_bench_1m`` holds
 ``--keys`` live keys (1,000,000 by default), half ``user.<n>.name`` and half
 ``tenant.<t>.user.<u>`` with 100 users per tenant, so a tenant's prefix selects
 exactly 100 keys. It is loaded once, through the storage core's bulk write path
-(``buckets.bulk.entries_write_many``, 5000 keys per transaction: the same rows,
+(``buckets.core.bulk.entries_write_many``, 5000 keys per transaction: the same rows,
 revisions and counters as 1,000,000 PUTs through the API), then ``VACUUM
 ANALYZE``d, and **kept**: later runs find the loaded database and skip the load
 (about a minute on this machine when quiet, several when busy); ``--reload`` forces it. Every run
@@ -151,7 +151,7 @@ def load(dataset: Dataset) -> float:
     """Write every key through the core's bulk path; returns the seconds it took."""
     from django.db import connection
 
-    from buckets import bulk, store
+    from buckets.core import bulk, store
     from buckets.models import Bucket, Entry
 
     store.bucket_create(name=f"APP_{BUCKET}", history=1)

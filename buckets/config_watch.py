@@ -10,8 +10,8 @@ import base64
 import json
 
 from buckets import configs
-from buckets.fanout import Change
-from buckets.keys import validate_key
+from buckets.core.fanout import Change
+from buckets.core.keys import validate_key
 from buckets.watch import KeyWatchConsumer, WatchOptions, watch_options
 from kvsite.access.permissions import CONFIG_READ, Principal
 from kvsite.http.errors import DomainError, NotFound

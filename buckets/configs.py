@@ -12,13 +12,13 @@ from typing import Any
 
 from django.conf import settings
 
-from buckets import store
-from buckets.conditions import IfMatch
-from buckets.exceptions import BucketNotFound, IfMatchFailed, KeyNotFound, RevisionMismatch
-from buckets.keys import validate_key
+from buckets.core import store
+from buckets.core.conditions import IfMatch
+from buckets.core.exceptions import BucketNotFound, IfMatchFailed, KeyNotFound, RevisionMismatch
+from buckets.core.keys import validate_key
+from buckets.core.names import SYS_CONFIG_PREFIX, validate_bucket_name
 from buckets.merge_patch import apply_merge_patch
 from buckets.models import Entry
-from buckets.names import SYS_CONFIG_PREFIX, validate_bucket_name
 from kvsite.http.errors import Aborted, InvalidArgument, ValueTooLarge
 from kvsite.http.jsonbody import dump_json
 

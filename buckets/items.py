@@ -15,11 +15,11 @@ from typing import Any
 
 from django.conf import settings
 
-from buckets import clock, store
-from buckets.exceptions import BucketNotFound, KeyNotFound
-from buckets.keys import TEXT_KEYS, validate_key
+from buckets.core import clock, store
+from buckets.core.exceptions import BucketNotFound, KeyNotFound
+from buckets.core.keys import TEXT_KEYS, validate_key
+from buckets.core.names import app_bucket
 from buckets.models import Bucket
-from buckets.names import app_bucket
 from kvsite.access.apikeys import account_validate
 from kvsite.http.errors import AlreadyExists, InvalidArgument, ValueTooLarge
 from kvsite.http.jsonbody import MAX_DEPTH, RawJson, dump_json_exact, json_depth, json_text_checked

@@ -42,10 +42,10 @@ from typing import Any
 
 from django.db.models import Q
 
-from buckets import bulk, clock, store
-from buckets.events import rfc3339
-from buckets.exceptions import BucketNotFound, KeyExists, KeyNotFound, RevisionMismatch
-from buckets.keys import validate_key
+from buckets.core import bulk, clock, store
+from buckets.core.events import rfc3339
+from buckets.core.exceptions import BucketNotFound, KeyExists, KeyNotFound, RevisionMismatch
+from buckets.core.keys import validate_key
 from buckets.models import Entry, Namespace
 from buckets.namespaces import actor_may, check_ttl, namespace_access, namespace_for
 from kvsite.access.audit import Action, AuditActor, audit_operation, audit_record, audit_refusals

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 
-from buckets import clock, store
-from buckets.exceptions import BucketExists
-from buckets.keys import has_control_characters
+from buckets.core import clock, store
+from buckets.core.exceptions import BucketExists
+from buckets.core.keys import has_control_characters
+from buckets.core.names import APP_PREFIX, SYS_SECRETS_PREFIX, is_plain_name
 from buckets.models import Bucket, Namespace
-from buckets.names import APP_PREFIX, SYS_SECRETS_PREFIX, is_plain_name
 from kvsite.access.audit import Action, AuditActor, audit_operation
 from kvsite.access.permissions import NAMESPACE_DELETE, NAMESPACE_READ, NAMESPACE_WRITE
 from kvsite.http.errors import AlreadyExists, DomainError, InvalidArgument, NotFound

@@ -2,7 +2,7 @@
 
 The storage core publishes every committed change to the bucket's channel-layer
 group. This consumer authenticates at the handshake, joins its process' feed of
-the bucket (``buckets.fanout``: one subscription per bucket per process, which
+the bucket (``buckets.core.fanout``: one subscription per bucket per process, which
 orders the events, fills gaps from the database and encodes each frame once),
 and forwards the changes whose key matches the watcher's pattern, in revision
 order and exactly once; it never writes.
@@ -34,11 +34,11 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.utils import await_many_dispatch
 from django.conf import settings
 
-from buckets import replay
-from buckets.exceptions import BucketNotFound
-from buckets.fanout import BucketFeed, Change, FeedBucketMissing, FeedEnd, FeedUnavailable, feed_join
-from buckets.names import app_bucket
-from buckets.wildcards import KeyPattern, compile_pattern
+from buckets.core import replay
+from buckets.core.exceptions import BucketNotFound
+from buckets.core.fanout import BucketFeed, Change, FeedBucketMissing, FeedEnd, FeedUnavailable, feed_join
+from buckets.core.names import app_bucket
+from buckets.core.wildcards import KeyPattern, compile_pattern
 from kvsite.access.apikeys import apikey_authenticate
 from kvsite.access.authentication import principal_for_user
 from kvsite.access.permissions import ENTRY_READ, Principal

@@ -158,7 +158,7 @@ KV_HTTP_THREADS = int(os.environ.get("KV_HTTP_THREADS", "4"))
 
 # --- Redis: channel layer and cache (unset: in-process, development only) --------
 # The pub/sub layer: a change event is one PUBLISH to its bucket's group, which each
-# server process receives once per bucket (buckets/fanout.py) and hands to its sockets.
+# server process receives once per bucket (buckets/core/fanout.py) and hands to its sockets.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CHANNEL_LAYERS = {

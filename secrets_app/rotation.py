@@ -1,6 +1,6 @@
 """Master-key rotation: re-seal every kept secret value under the first master key.
 
-Works bucket by bucket in short batches (``buckets.reseal.entries_reseal``), each
+Works bucket by bucket in short batches (``buckets.core.reseal.entries_reseal``), each
 its own transaction under the bucket lock together with its ROTATE audit row,
 so the server keeps serving: a writer waits for one batch at most, and a value
 is readable under either key throughout (all configured keys open). A batch
@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 
-from buckets import reseal, store
-from buckets.exceptions import BucketNotFound
+from buckets.core import reseal, store
+from buckets.core.exceptions import BucketNotFound
+from buckets.core.names import SYS_SECRETS_PREFIX
 from buckets.models import Entry
-from buckets.names import SYS_SECRETS_PREFIX
 from kvsite.access.audit import Action, AuditActor, audit_record
 from secrets_app import crypto
 from secrets_app.exceptions import SecretKeyMissing, SecretUnreadable

@@ -16,11 +16,11 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from buckets import reseal, store
-from buckets.exceptions import BucketNotFound, KeyExists, KeyNotFound
-from buckets.keys import validate_key
+from buckets.core import reseal, store
+from buckets.core.exceptions import BucketNotFound, KeyExists, KeyNotFound
+from buckets.core.keys import validate_key
+from buckets.core.names import SYS_SECRETS_PREFIX, is_plain_name
 from buckets.models import Bucket, Entry
-from buckets.names import SYS_SECRETS_PREFIX, is_plain_name
 from kvsite.access.audit import Action, AuditActor, audit_operation
 from kvsite.access.permissions import SECRET_READ, SECRET_WRITE
 from kvsite.http.errors import InvalidArgument, ValueTooLarge
@@ -190,7 +190,7 @@ def secret_patch(
     """Rename a secret (its whole history moves with it) and/or change its description.
 
     A rename re-seals every kept version for the new name (the associated data
-    binds each ciphertext to its name) in place, through ``buckets.reseal``:
+    binds each ciphertext to its name) in place, through ``buckets.core.reseal``:
     revisions and timestamps stay, nothing new is revealed.
     """
     renaming = new_name is not None and new_name != name

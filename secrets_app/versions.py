@@ -10,8 +10,8 @@ new revision, so the history only ever grows and the rollback is audited as
 from dataclasses import dataclass
 from datetime import datetime
 
-from buckets import store
-from buckets.exceptions import BucketNotFound, KeyNotFound, RevisionNotFound
+from buckets.core import store
+from buckets.core.exceptions import BucketNotFound, KeyNotFound, RevisionNotFound
 from buckets.models import Entry
 from kvsite.access.audit import Action, AuditActor, audit_operation
 from kvsite.access.permissions import SECRET_READ, SECRET_WRITE

@@ -7,9 +7,9 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from buckets import clock as kv_clock
-from buckets import store
-from buckets.names import app_bucket
+from buckets.core import clock as kv_clock
+from buckets.core import store
+from buckets.core.names import app_bucket
 from kvsite.access import apikeys
 
 

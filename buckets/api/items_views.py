@@ -22,8 +22,8 @@ from rest_framework.views import APIView
 
 from buckets import items
 from buckets.api.preconditions import parse_positive_int
-from buckets.events import rfc3339
-from buckets.keys import MAX_KEY_BYTES
+from buckets.core.events import rfc3339
+from buckets.core.keys import MAX_KEY_BYTES
 from kvsite import ratelimit
 from kvsite.access.permissions import ENTRY_DELETE, ENTRY_READ, ENTRY_WRITE
 from kvsite.http.errors import InvalidArgument, NotFound, PermissionDenied, api_exception_handler, error_body

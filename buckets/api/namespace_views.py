@@ -18,10 +18,10 @@ from rest_framework.views import APIView
 from buckets import namespace_entries as entries
 from buckets import namespaces
 from buckets.api.preconditions import parse_positive_int
-from buckets.events import rfc3339
-from buckets.keys import MAX_KEY_BYTES
+from buckets.core.events import rfc3339
+from buckets.core.keys import MAX_KEY_BYTES
+from buckets.core.names import public_name
 from buckets.models import Namespace
-from buckets.names import public_name
 from buckets.namespace_entries import EntryVersion, NamespaceEntry
 from kvsite.access.audit import audit_actor_from_request
 from kvsite.http.bodies import DEFAULT_BODY_MAX_BYTES

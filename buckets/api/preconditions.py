@@ -3,7 +3,7 @@
 import re
 from dataclasses import dataclass
 
-from buckets.conditions import IfMatch
+from buckets.core.conditions import IfMatch
 from kvsite.http.errors import InvalidArgument
 
 MAX_REVISION = 2**63 - 1

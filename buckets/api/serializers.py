@@ -4,10 +4,10 @@ import base64
 
 from rest_framework import serializers
 
-from buckets.events import rfc3339
+from buckets.core.events import rfc3339
+from buckets.core.names import public_name
+from buckets.core.store import MAX_BYTES_LIMIT, MAX_DESCRIPTION, MAX_HISTORY, MAX_TTL_SECONDS
 from buckets.models import Bucket, Entry
-from buckets.names import public_name
-from buckets.store import MAX_BYTES_LIMIT, MAX_DESCRIPTION, MAX_HISTORY, MAX_TTL_SECONDS
 
 # Ironflow's SDKs send camelCase; its docs show snake_case. Both are accepted.
 BUCKET_FIELD_ALIASES = {"ttlSeconds": "ttl_seconds", "maxValueSize": "max_value_size", "maxBytes": "max_bytes"}

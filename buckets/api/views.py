@@ -8,7 +8,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from buckets import store
 from buckets.api.preconditions import (
     IF_MATCH_DESCRIPTION,
     parse_bool,
@@ -28,7 +27,8 @@ from buckets.api.serializers import (
     bucket_info,
     entry_body,
 )
-from buckets.names import APP_PREFIX, app_bucket, new_app_bucket, public_name
+from buckets.core import store
+from buckets.core.names import APP_PREFIX, app_bucket, new_app_bucket, public_name
 from kvsite.access.audit import Action as AuditAction
 from kvsite.access.audit import audit_actor_from_request, audit_refusals
 from kvsite.access.permissions import (

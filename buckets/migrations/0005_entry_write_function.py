@@ -1,6 +1,6 @@
-"""kvsite_entry_write(): a key write as one statement on PostgreSQL (called by buckets/store.py).
+"""kvsite_entry_write(): a key write as one statement on PostgreSQL (called by buckets/core/store.py).
 
-The rules are those of buckets/write_plan.py, which SQLite runs in Python; the
+The rules are those of buckets/core/write_plan.py, which SQLite runs in Python; the
 suite runs on both databases, so the two are held to the same tests.
 """
 

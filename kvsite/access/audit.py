@@ -20,8 +20,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from buckets.cursors import decode_cursor, encode_cursor
-from buckets.names import APP_PREFIX
+from buckets.core.cursors import decode_cursor, encode_cursor
+from buckets.core.names import APP_PREFIX
 from kvsite.access.permissions import Principal
 from kvsite.http.errors import DomainError, InvalidArgument
 from kvsite.models import AuditEvent

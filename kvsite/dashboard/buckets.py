@@ -13,11 +13,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from buckets import store
-from buckets.exceptions import BucketExists, KeyExists, KeyNotFound, RevisionMismatch, RevisionNotFound
-from buckets.keys import TEXT_KEYS
+from buckets.core import store
+from buckets.core.exceptions import BucketExists, KeyExists, KeyNotFound, RevisionMismatch, RevisionNotFound
+from buckets.core.keys import TEXT_KEYS
+from buckets.core.names import app_bucket, new_app_bucket, public_name
 from buckets.models import Bucket, Entry
-from buckets.names import app_bucket, new_app_bucket, public_name
 from kvsite.http.bodies import body_limit
 from kvsite.http.errors import DomainError, InvalidArgument
 

@@ -15,8 +15,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from buckets import configs
-from buckets.exceptions import KeyExists, RevisionMismatch, RevisionNotFound
-from buckets.names import SYS_CONFIG_PREFIX
+from buckets.core.exceptions import KeyExists, RevisionMismatch, RevisionNotFound
+from buckets.core.names import SYS_CONFIG_PREFIX
 from kvsite.http.bodies import body_limit
 from kvsite.http.errors import DomainError, InvalidArgument
 

@@ -4,8 +4,8 @@ from django import forms
 from django.conf import settings
 
 from buckets.configs import MAX_DOCUMENT_BYTES
-from buckets.keys import KEY_FORMATS, NATS_KEYS
-from buckets.store import MAX_HISTORY, MAX_TTL_SECONDS
+from buckets.core.keys import KEY_FORMATS, NATS_KEYS
+from buckets.core.store import MAX_HISTORY, MAX_TTL_SECONDS
 from kvsite.access.permissions import ROLE_PERMISSIONS
 from kvsite.http.errors import DomainError
 from kvsite.http.jsonbody import json_read

@@ -14,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from buckets.names import SYS_SECRETS_PREFIX
+from buckets.core.names import SYS_SECRETS_PREFIX
 from kvsite.access.permissions import SECRET_READ, SECRET_WRITE
 from kvsite.http.bodies import body_limit
 from kvsite.http.errors import DomainError

@@ -9,9 +9,9 @@ from datetime import datetime
 
 from django.db.models import F, QuerySet
 
-from buckets import store
+from buckets.core import store
+from buckets.core.names import APP_PREFIX, SYS_CONFIG_PREFIX, SYS_SECRETS_PREFIX
 from buckets.models import Bucket, Entry
-from buckets.names import APP_PREFIX, SYS_CONFIG_PREFIX, SYS_SECRETS_PREFIX
 from buckets.namespaces import SECRET_BUCKET_PREFIX
 from kvsite.access.audit import Action
 from kvsite.models import ApiKey, AuditEvent

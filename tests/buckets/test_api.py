@@ -6,8 +6,8 @@ import json
 import pytest
 from rest_framework.test import APIClient
 
-from buckets import store
-from buckets.names import SYS_CONFIG_PREFIX, SYS_SECRETS_PREFIX
+from buckets.core import store
+from buckets.core.names import SYS_CONFIG_PREFIX, SYS_SECRETS_PREFIX
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,4 @@
-"""buckets.bulk (many writes, one transaction) and the namespaces bulk API built on it."""
+"""buckets.core.bulk (many writes, one transaction) and the namespaces bulk API built on it."""
 
 import base64
 import threading
@@ -13,10 +13,10 @@ from django.db.models import Sum
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
-from buckets import bulk, store
-from buckets.bulk import BulkWrite
-from buckets.events import bucket_group
-from buckets.exceptions import KeyNotFound
+from buckets.core import bulk, store
+from buckets.core.bulk import BulkWrite
+from buckets.core.events import bucket_group
+from buckets.core.exceptions import KeyNotFound
 from buckets.models import Bucket, Entry
 from kvsite.models import AuditEvent
 from tests.live_server import redis_available, server_redis_url

@@ -18,10 +18,10 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from rest_framework.test import APIClient
 
-from buckets import clock as kv_clock
 from buckets import items
 from buckets.api.items_views import ItemDetailApi
-from buckets.events import rfc3339
+from buckets.core import clock as kv_clock
+from buckets.core.events import rfc3339
 from kvsite.access import apikeys
 from kvsite.http.errors import InvalidArgument
 from kvsite.models import ApiKey

@@ -11,8 +11,8 @@ from channels.layers import get_channel_layer
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from buckets import store
-from buckets.events import bucket_group
+from buckets.core import store
+from buckets.core.events import bucket_group
 from buckets.models import Bucket, Entry, Namespace
 from kvsite.models import AuditEvent
 

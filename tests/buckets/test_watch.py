@@ -20,8 +20,8 @@ from django.test import Client
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from buckets import store
-from buckets.names import app_bucket
+from buckets.core import store
+from buckets.core.names import app_bucket
 from tests.live_server import (  # noqa: F401  (pytest fixtures)
     AsgiServer,
     asgi_server_factory,

@@ -10,11 +10,11 @@ from channels.db import database_sync_to_async
 from django.db import connections
 from rest_framework.test import APIClient
 
-from buckets import replay, store
-from buckets.fanout import RevisionOrder
-from buckets.names import app_bucket
+from buckets.core import replay, store
+from buckets.core.fanout import RevisionOrder
+from buckets.core.names import app_bucket
+from buckets.core.wildcards import compile_pattern
 from buckets.watch import watch_options
-from buckets.wildcards import compile_pattern
 from kvsite.access.permissions import ENTRY_READ, ROLE_PERMISSIONS, Principal
 from kvsite.access.tickets import ticket_create, ticket_redeem
 from kvsite.http.errors import InvalidArgument, Unauthenticated

@@ -15,11 +15,11 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.db import connections
 
-from buckets import events, fanout, replay, store
-from buckets.fanout import Change, FeedEnd, feed_join, open_feeds
-from buckets.names import app_bucket
+from buckets.core import events, fanout, replay, store
+from buckets.core.fanout import Change, FeedEnd, feed_join, open_feeds
+from buckets.core.names import app_bucket
+from buckets.core.wildcards import compile_pattern
 from buckets.watch import KeyWatchConsumer, key_matcher, watch_options
-from buckets.wildcards import compile_pattern
 from tests.live_server import asgi_server_factory, redis_url, ws_connect  # noqa: F401  (pytest fixtures)
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -8,8 +8,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client, override_settings
 
-from buckets import configs, store
-from buckets.names import app_bucket
+from buckets import configs
+from buckets.core import store
+from buckets.core.names import app_bucket
 from kvsite.access.audit import audit_actor_system
 from kvsite.models import ApiKey, AuditEvent
 from secrets_app import services as secrets

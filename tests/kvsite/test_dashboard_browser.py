@@ -22,8 +22,9 @@ from django.contrib.auth import get_user_model
 from django.db import connections
 from django.test import override_settings
 
-from buckets import configs, store
-from buckets.names import app_bucket
+from buckets import configs
+from buckets.core import store
+from buckets.core.names import app_bucket
 from kvsite.access import apikeys
 from kvsite.access.audit import audit_actor_system
 from kvsite.models import ApiKey

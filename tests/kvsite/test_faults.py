@@ -23,10 +23,10 @@ import redis
 from django.db.models import Sum
 from websockets.exceptions import ConnectionClosed
 
-from buckets import store
-from buckets.events import bucket_group
+from buckets.core import store
+from buckets.core.events import bucket_group
+from buckets.core.names import app_bucket
 from buckets.models import Entry
-from buckets.names import app_bucket
 from kvsite.access.apikeys import apikey_create
 from tests.live_server import (  # noqa: F401  (asgi_server_factory: a pytest fixture)
     RUN_CHANNEL_PREFIX,

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from buckets import store
-from buckets.names import app_bucket
+from buckets.core import store
+from buckets.core.names import app_bucket
 from kvsite.access.apikeys import apikey_create
 from tests.live_server import asgi_server_factory  # noqa: F401  (pytest fixture)
 

@@ -3,7 +3,7 @@
 import pytest
 from django.db import connection
 
-from buckets import store
+from buckets.core import store
 from buckets.models import Bucket, Entry
 from kvsite.models import AuditEvent
 from tests.secrets_app.conftest import flip_last_byte

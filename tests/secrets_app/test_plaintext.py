@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from django.db import connection, connections
 
-from buckets import events
+from buckets.core import events
 from buckets.models import Entry
 from tests.secrets_app.conftest import flip_last_byte
 

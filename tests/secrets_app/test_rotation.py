@@ -8,7 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db.models import Sum
 
-from buckets import store
+from buckets.core import store
 from buckets.models import Bucket, Entry
 from kvsite.models import AuditEvent
 from secrets_app import crypto, rotation, services

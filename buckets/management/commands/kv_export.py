@@ -5,7 +5,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from buckets.backup import export_lines
+from buckets.core.backup import export_lines
 from buckets.models import Bucket, Entry
 from kvsite.http.errors import DomainError
 

@@ -6,7 +6,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from buckets.backup import import_lines
+from buckets.core.backup import import_lines
 from kvsite.http.errors import DomainError
 
 

@@ -6,8 +6,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from buckets.core.sweeper import SweepReport, purge_deletes, sweep_expired
 from buckets.items import items_bucket_prefix
-from buckets.sweeper import SweepReport, purge_deletes, sweep_expired
 
 
 class Command(BaseCommand):

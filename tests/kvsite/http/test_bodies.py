@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from buckets import store
-from buckets.names import app_bucket
+from buckets.core import store
+from buckets.core.names import app_bucket
 from kvsite.access.apikeys import apikey_create
 from kvsite.http.bodies import REFUSED_ROUTE, WsgiBodyGuard, _framing
 from kvsite.http.metrics import REQUESTS

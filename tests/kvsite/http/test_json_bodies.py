@@ -16,9 +16,10 @@ from django.contrib.auth import get_user_model
 from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
-from buckets import configs, namespaces, store
+from buckets import configs, namespaces
 from buckets.api.namespace_views import BULK_KEYS_BODY_BYTES, BULK_SET_MAX_VALUES
-from buckets.keys import MAX_KEY_BYTES
+from buckets.core import store
+from buckets.core.keys import MAX_KEY_BYTES
 from buckets.models import Bucket, Entry, Namespace
 from buckets.namespace_entries import MAX_BULK_ITEMS, namespace_entry_put
 from kvsite.access import apikeys

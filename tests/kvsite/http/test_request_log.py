@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from rest_framework.test import APIClient
 
-from buckets import store
+from buckets.core import store
 from kvsite.http.request_log import JsonFormatter, RedactingFilter, redact
 from tests.live_server import asgi_server_factory  # noqa: F401  (pytest fixture: real server processes)
 from tests.settings_probe import boot

@@ -6,9 +6,9 @@ from datetime import timedelta
 import pytest
 from django.core.management import CommandError, call_command
 
-from buckets import store
+from buckets.core import store
+from buckets.core.names import SYS_CONFIG_PREFIX, app_bucket
 from buckets.models import Bucket, Entry
-from buckets.names import SYS_CONFIG_PREFIX, app_bucket
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
 
-from buckets.names import SYS_SECRETS_PREFIX
+from buckets.core.names import SYS_SECRETS_PREFIX
 
 logger = logging.getLogger(__name__)
 

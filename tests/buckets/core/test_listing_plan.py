@@ -3,8 +3,8 @@
 import pytest
 from django.db import connection
 
-from buckets import store
-from buckets.names import app_bucket
+from buckets.core import store
+from buckets.core.names import app_bucket
 
 pytestmark = [
     pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's plans"),

@@ -1,7 +1,7 @@
 """If-Match as the storage core evaluates it: the revisions a key may be at, or "any current value".
 
 The core's compare-and-swap takes one revision (``if_revision``), checked under the
-bucket lock by ``buckets.write_plan`` and its PostgreSQL twin. A condition naming
+bucket lock by ``buckets.core.write_plan`` and its PostgreSQL twin. A condition naming
 several revisions, or ``*``, is turned into one by ``store``: read the key's latest
 entry, swap on the revision it is at if the condition accepts it, or on one that can
 never match (so the store refuses, after its own checks, with its own 412). A key that

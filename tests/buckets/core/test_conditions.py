@@ -6,10 +6,10 @@ from contextlib import contextmanager
 import pytest
 from django.db import connection
 
-from buckets import store
-from buckets.conditions import IfMatch
-from buckets.exceptions import BucketNotFound, PreconditionFailed
-from buckets.names import app_bucket
+from buckets.core import store
+from buckets.core.conditions import IfMatch
+from buckets.core.exceptions import BucketNotFound, PreconditionFailed
+from buckets.core.names import app_bucket
 
 pytestmark = pytest.mark.django_db
 

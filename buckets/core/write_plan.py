@@ -9,7 +9,7 @@ Pure: the callers read the rows under the bucket lock and apply the plan.
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from buckets.exceptions import BucketFull, KeyExists, KeyLimitReached, KeyNotFound, RevisionMismatch, ValueTooBig
+from buckets.core.exceptions import BucketFull, KeyExists, KeyLimitReached, KeyNotFound, RevisionMismatch, ValueTooBig
 from buckets.models import Bucket, Entry
 
 PUT = Entry.Operation.PUT

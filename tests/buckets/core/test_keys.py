@@ -2,7 +2,7 @@
 
 import pytest
 
-from buckets.keys import validate_key
+from buckets.core.keys import validate_key
 from kvsite.http.errors import InvalidArgument
 
 

@@ -23,8 +23,8 @@ from datetime import datetime
 from django.db import transaction
 from django.db.models import Max
 
-from buckets.events import rfc3339
-from buckets.exceptions import BucketExists
+from buckets.core.events import rfc3339
+from buckets.core.exceptions import BucketExists
 from buckets.models import Bucket, Entry
 from kvsite.http.errors import InvalidArgument
 

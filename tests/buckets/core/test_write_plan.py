@@ -4,9 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from buckets.exceptions import BucketFull, KeyExists, KeyNotFound, RevisionMismatch, ValueTooBig
+from buckets.core.exceptions import BucketFull, KeyExists, KeyNotFound, RevisionMismatch, ValueTooBig
+from buckets.core.write_plan import DELETE, PURGE, PUT, UNLIMITED, Counters, write_plan
 from buckets.models import Bucket
-from buckets.write_plan import DELETE, PURGE, PUT, UNLIMITED, Counters, write_plan
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 # The bucket before the write: three kept rows of 10 bytes, one live key.

@@ -18,10 +18,10 @@ import httpx
 import pytest
 from django.db import connections
 
-from buckets import store
-from buckets.exceptions import RevisionMismatch
+from buckets.core import store
+from buckets.core.exceptions import RevisionMismatch
+from buckets.core.names import app_bucket
 from buckets.models import Entry
-from buckets.names import app_bucket
 from tests.live_server import AsgiServer, asgi_server_factory  # noqa: F401  (pytest fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -1,6 +1,6 @@
 """Many writes to one bucket in one transaction: the bulk form of ``store._write``.
 
-The rules are ``store._write``'s (``buckets.write_plan``), applied to a list: the bucket row is locked
+The rules are ``store._write``'s (``buckets.core.write_plan``), applied to a list: the bucket row is locked
 once, every write gets the next gapless revision in list order, each key keeps
 at most ``history`` rows, a latest entry that expired takes its history with it,
 the ``values_count`` / ``bytes_total`` / ``live_keys`` counters stay exact, and
@@ -23,16 +23,16 @@ from datetime import datetime
 
 from django.db import connection, transaction
 
-from buckets import clock, store
-from buckets.events import bucket_group, change_event, publish_many
-from buckets.exceptions import (
+from buckets.core import clock, store
+from buckets.core.events import bucket_group, change_event, publish_many
+from buckets.core.exceptions import (
     KeyExists,
     RevisionMismatch,
 )
-from buckets.keys import validate_key
+from buckets.core.keys import validate_key
+from buckets.core.names import public_name
+from buckets.core.write_plan import DELETE, PURGE, PUT, Counters, write_plan
 from buckets.models import Bucket, Entry
-from buckets.names import public_name
-from buckets.write_plan import DELETE, PURGE, PUT, Counters, write_plan
 from kvsite.http import metrics
 from kvsite.http.errors import DomainError, InvalidArgument
 

@@ -18,9 +18,9 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.db.models import QuerySet, Sum
 
-from buckets import clock
+from buckets.core import clock
+from buckets.core.write_plan import DELETE, PURGE
 from buckets.models import Bucket, Entry
-from buckets.write_plan import DELETE, PURGE
 from kvsite.http import metrics
 
 

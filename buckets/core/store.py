@@ -17,11 +17,11 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, QuerySet
 
-from buckets import clock
-from buckets.conditions import IfMatch
-from buckets.cursors import decode_cursor, encode_cursor
-from buckets.events import bucket_group, change_event, publish_on_commit
-from buckets.exceptions import (
+from buckets.core import clock
+from buckets.core.conditions import IfMatch
+from buckets.core.cursors import decode_cursor, encode_cursor
+from buckets.core.events import bucket_group, change_event, publish_on_commit
+from buckets.core.exceptions import (
     BucketExists,
     BucketFull,
     BucketNotFound,
@@ -33,11 +33,11 @@ from buckets.exceptions import (
     RevisionNotFound,
     ValueTooBig,
 )
-from buckets.keys import KEY_FORMATS, NATS_KEYS, TEXT_KEYS, validate_key
+from buckets.core.keys import KEY_FORMATS, NATS_KEYS, TEXT_KEYS, validate_key
+from buckets.core.names import public_name
+from buckets.core.wildcards import KeyPattern, KeyRange, compile_pattern, key_range
+from buckets.core.write_plan import DELETE, PURGE, PUT, UNLIMITED, Counters, is_live, write_plan
 from buckets.models import Bucket, Entry
-from buckets.names import public_name
-from buckets.wildcards import KeyPattern, KeyRange, compile_pattern, key_range
-from buckets.write_plan import DELETE, PURGE, PUT, UNLIMITED, Counters, is_live, write_plan
 from kvsite.access.audit import Action as AuditAction
 from kvsite.access.audit import AuditActor, audit_record
 from kvsite.http import metrics
@@ -225,7 +225,7 @@ class _Written:
     expires_at: datetime | None
 
 
-# kvsite_entry_write (migration 0005): buckets.write_plan's rules as one PostgreSQL function.
+# kvsite_entry_write (migration 0005): buckets.core.write_plan's rules as one PostgreSQL function.
 _WRITE_FUNCTION_SQL = "SELECT * FROM kvsite_entry_write(%s, %s, %s, %s, %s, %s, %s, %s, %s)"
 
 
@@ -393,7 +393,7 @@ def _latest_state(bucket_name: str, key: str) -> tuple[int | None, bool]:
 
 
 def _write_if_match(*, if_match: IfMatch, bucket_name: str, key: str, **write) -> Entry:
-    """``_write`` under ``if_match``, as one compare-and-swap on the revision it accepts (``buckets.conditions``)."""
+    """``_write`` under ``if_match``, as one compare-and-swap on the revision it accepts (``core.conditions``)."""
     if if_match.single_revision is not None:
         return _write(bucket_name=bucket_name, key=key, if_revision=if_match.single_revision, **write)
     can_match = bool(if_match.revisions) or if_match.any_value
@@ -431,7 +431,7 @@ def entry_put(
     ``if_absent``: only if the key has no live value (412 otherwise).
     ``if_revision``: only if the key's latest entry, markers included, has that
     revision (412 otherwise) -- NATS' compare-and-swap.
-    ``if_match``: only if the key satisfies it (``buckets.conditions``; 412 otherwise).
+    ``if_match``: only if the key satisfies it (``buckets.core.conditions``; 412 otherwise).
     """
     _one_condition(if_absent=if_absent, if_revision=if_revision, if_match=if_match)
     if if_match is not None:

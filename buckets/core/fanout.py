@@ -16,7 +16,7 @@ may drop a message (Redis down, a full in-memory queue). Revisions are gapless
 per bucket and the feed sees every event of the bucket, so anything but
 "last + 1" is a gap: events ahead are held back for ``KV_WATCH_GAP_SECONDS``
 (the missing one is usually just late), then the missing range is read from the
-database (``buckets.replay``). A feed that has heard nothing for a heartbeat
+database (``buckets.core.replay``). A feed that has heard nothing for a heartbeat
 interval reads the bucket's last revision, so a lost final event (or every event,
 while Redis is down) still arrives without a later write.
 
@@ -38,8 +38,8 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from buckets import replay
-from buckets.events import bucket_group
+from buckets.core import replay
+from buckets.core.events import bucket_group
 
 logger = logging.getLogger(__name__)
 

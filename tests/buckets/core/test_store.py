@@ -10,9 +10,9 @@ from channels.layers import get_channel_layer
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from buckets import store
-from buckets.events import bucket_group
-from buckets.exceptions import (
+from buckets.core import store
+from buckets.core.events import bucket_group
+from buckets.core.exceptions import (
     BucketExists,
     BucketFull,
     BucketNotFound,
@@ -23,9 +23,9 @@ from buckets.exceptions import (
     RevisionNotFound,
     ValueTooBig,
 )
+from buckets.core.names import app_bucket
+from buckets.core.sweeper import sweep_expired
 from buckets.models import Entry
-from buckets.names import app_bucket
-from buckets.sweeper import sweep_expired
 from kvsite.http.errors import InvalidArgument
 
 pytestmark = pytest.mark.django_db

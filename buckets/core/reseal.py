@@ -3,7 +3,7 @@
 Re-sealing a secret under a new master key, or for a new name, changes how a
 value is stored, not the value: it must not create revisions, reach watchers or
 push older versions out of the history. These functions rewrite the kept rows
-themselves, under the same discipline as ``buckets/store.py``: each call is one
+themselves, under the same discipline as ``buckets/core/store.py``: each call is one
 transaction that first locks the bucket row (so no write of the bucket
 interleaves, and the rows it reads are the rows it rewrites), and keeps the
 bucket's ``bytes_total`` / ``values_count`` / ``live_keys`` counters exact.
@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.db.models import F
 
-from buckets import clock, store
-from buckets.exceptions import KeyExists, KeyNotFound
-from buckets.keys import validate_key
+from buckets.core import clock, store
+from buckets.core.exceptions import KeyExists, KeyNotFound
+from buckets.core.keys import validate_key
 from buckets.models import Bucket, Entry
 from kvsite.http.errors import InvalidArgument
 

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 from kvsite.http.errors import AlreadyExists, NotFound, PreconditionFailed, StorageFull, ValueTooLarge
 
 if TYPE_CHECKING:
-    from buckets.conditions import IfMatch
+    from buckets.core.conditions import IfMatch
 
 
 class BucketNotFound(NotFound):

@@ -1,10 +1,10 @@
-"""buckets.reseal: in-place rewrites keep revisions, history and counters exact."""
+"""buckets.core.reseal: in-place rewrites keep revisions, history and counters exact."""
 
 import pytest
 from django.db.models import Sum
 
-from buckets import events, reseal, store
-from buckets.exceptions import BucketNotFound, KeyExists, KeyNotFound
+from buckets.core import events, reseal, store
+from buckets.core.exceptions import BucketNotFound, KeyExists, KeyNotFound
 from buckets.models import Bucket, Entry
 
 pytestmark = pytest.mark.django_db

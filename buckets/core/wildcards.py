@@ -9,7 +9,7 @@ regular expression for the rest, which it filters within that range.
 import re
 from dataclasses import dataclass
 
-from buckets.keys import MAX_KEY_BYTES
+from buckets.core.keys import MAX_KEY_BYTES
 from kvsite.http.errors import InvalidArgument
 
 _TOKEN_RE = re.compile(r"^[-/_=:A-Za-z0-9]+$")

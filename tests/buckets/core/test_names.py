@@ -1,8 +1,8 @@
-"""buckets.names: the one shape of bucket, namespace and environment names."""
+"""buckets.core.names: the one shape of bucket, namespace and environment names."""
 
 import pytest
 
-from buckets.names import is_plain_name
+from buckets.core.names import is_plain_name
 
 
 @pytest.mark.parametrize(

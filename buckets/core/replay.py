@@ -9,18 +9,18 @@ in flight. Watchers use that to replay ``?since=``, to fill gaps left by
 reordered or dropped live events, and to check they missed nothing while idle.
 
 All functions take internal bucket names and return ``kv_update`` events as
-the core publishes them (``buckets.events.change_event``), oldest first.
+the core publishes them (``buckets.core.events.change_event``), oldest first.
 """
 
 from dataclasses import dataclass
 
 from django.db.models import Min, Q, QuerySet
 
-from buckets import clock, store
-from buckets.events import change_event
+from buckets.core import clock, store
+from buckets.core.events import change_event
+from buckets.core.names import public_name
+from buckets.core.wildcards import KeyPattern
 from buckets.models import Bucket, Entry
-from buckets.names import public_name
-from buckets.wildcards import KeyPattern
 
 _EVENT_FIELDS = ("key", "value", "revision", "operation", "created_at")
 

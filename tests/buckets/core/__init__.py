@@ -1,0 +1,1 @@
+"""Tests of buckets/core: the storage core."""
