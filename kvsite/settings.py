@@ -184,7 +184,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-CSRF_FAILURE_VIEW = "kvsite.http.errors.csrf_failure"
+CSRF_FAILURE_VIEW = "kvsite.dashboard.errors.csrf_failure"
 
 # --- I18n, static ---------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

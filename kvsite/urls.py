@@ -37,6 +37,6 @@ urlpatterns = [
 ]
 
 handler400 = "kvsite.http.errors.json_bad_request"
-handler403 = "kvsite.http.errors.json_permission_denied"
-handler404 = "kvsite.http.errors.json_not_found"
+handler403 = "kvsite.dashboard.errors.permission_denied"
+handler404 = "kvsite.dashboard.errors.not_found"
 handler500 = "kvsite.http.errors.json_server_error"

@@ -9,8 +9,7 @@ import logging
 
 from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError, connections
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -212,9 +211,7 @@ def wants_json(request: HttpRequest) -> bool:
     return request.path.startswith(("/api/", "/kv/"))
 
 
-def json_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    if not wants_json(request):
-        return render(request, "dashboard/404.html", status=404)
+def json_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     return JsonResponse(error_body("not found", "not_found"), status=404)
 
 
@@ -226,14 +223,9 @@ def json_bad_request(request: HttpRequest, exception: Exception | None = None) -
     return JsonResponse(error_body("bad request", "invalid_argument"), status=400)
 
 
-def json_permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    if not wants_json(request):
-        return render(request, "dashboard/403.html", status=403)
+def json_permission_denied(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     return JsonResponse(error_body("permission denied", "permission_denied"), status=403)
 
 
-def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
-    """CSRF_FAILURE_VIEW: API clients get the JSON error, the dashboard its 403 page."""
-    if not wants_json(request):
-        return render(request, "dashboard/403.html", status=403)
+def json_csrf_failure(request: HttpRequest, reason: str = "") -> JsonResponse:
     return JsonResponse(error_body(f"CSRF verification failed: {reason}", "permission_denied"), status=403)
