@@ -326,7 +326,7 @@ LOGIN_REDIRECT_URL = "dashboard:buckets"
 LOGOUT_REDIRECT_URL = "dashboard:login"
 
 # --- Items API ---
-# The simple items API (/kv/items, buckets/items.py): each account's JSON values in
+# The simple items API (/kv/items, buckets/items/services.py): each account's JSON values in
 # its own bucket items-<account>. A value's size is its stored compact UTF-8 JSON,
 # in decimal units: "1 MB" is 1_000_000 bytes. MAX_KEYS is fixed into an account's
 # bucket when its first item creates it. Reads and writes are token buckets per

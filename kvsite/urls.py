@@ -12,7 +12,7 @@ from kvsite.http.metrics_api import MetricsApi
 # that fails to match costs a request its share of the resolver's bookkeeping.
 urlpatterns = [
     path("api/v1/kv/", include("buckets.api.urls")),
-    path("kv/", include("buckets.api.items_urls")),
+    path("kv/", include("buckets.items.urls")),
     path("health", health.health, name="health"),
     path("ready", health.ready, name="ready"),
     path("metrics", MetricsApi.as_view(), name="metrics"),

@@ -61,6 +61,7 @@ def within(name: str, package: str) -> bool:
 RULES = [
     # (the modules the rule is about, the packages they may not import, why)
     ("buckets.core", DIALECTS, "the storage core serves every dialect and imports none"),
+    ("buckets.items", DIALECTS, "a dialect stands on the core alone: dialects never import each other"),
     ("kvsite.http", DIALECTS, "HTTP plumbing serves every dialect and knows none"),
     ("kvsite.access", DIALECTS, "access is decided the same way for every dialect, so it knows none"),
     ("buckets", ("kvsite.dashboard",), "the dashboard sits on top; only the URL conf includes it"),

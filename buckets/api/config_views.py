@@ -7,13 +7,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from buckets import configs
-from buckets.api.preconditions import IF_MATCH_DESCRIPTION, parse_if_match, parse_write_condition
 from buckets.configs import ConfigDocument
 from buckets.core.events import rfc3339
 from kvsite.access.permissions import CONFIG_READ, CONFIG_WRITE
 from kvsite.http.bodies import DEFAULT_BODY_MAX_BYTES
 from kvsite.http.errors import ErrorOutput, InvalidArgument
 from kvsite.http.jsonbody import request_json
+from kvsite.http.preconditions import IF_MATCH_DESCRIPTION, parse_if_match, parse_write_condition
 
 ENVIRONMENT = OpenApiParameter(
     "X-Ironflow-Environment-ID", str, OpenApiParameter.HEADER, description="Environment (default: 'default')"

@@ -17,7 +17,6 @@ from rest_framework.views import APIView
 
 from buckets import namespace_entries as entries
 from buckets import namespaces
-from buckets.api.preconditions import parse_positive_int
 from buckets.core.events import rfc3339
 from buckets.core.keys import MAX_KEY_BYTES
 from buckets.core.names import public_name
@@ -28,6 +27,7 @@ from kvsite.http.bodies import DEFAULT_BODY_MAX_BYTES
 from kvsite.http.errors import ErrorOutput, InvalidArgument
 from kvsite.http.jsonbody import ExactJsonBodyParser, JsonBodyParser, request_json
 from kvsite.http.negotiation import ExactJsonRenderer
+from kvsite.http.preconditions import parse_positive_int
 
 ERRORS = {status: OpenApiResponse(ErrorOutput) for status in (400, 401, 403, 404, 409, 413)}
 NAMESPACE_FIELDS = frozenset({"name", "description", "applicationId", "isSecretNamespace", "defaultTtlSeconds"})

@@ -8,14 +8,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from buckets.api.preconditions import (
-    IF_MATCH_DESCRIPTION,
-    parse_bool,
-    parse_if_match,
-    parse_positive_int,
-    parse_revision,
-    parse_write_condition,
-)
 from buckets.api.serializers import (
     BucketCreateInput,
     BucketInfoOutput,
@@ -41,6 +33,14 @@ from kvsite.access.permissions import (
 )
 from kvsite.http.bodies import DEFAULT_BODY_MAX_BYTES
 from kvsite.http.errors import ErrorOutput, ValueTooLarge
+from kvsite.http.preconditions import (
+    IF_MATCH_DESCRIPTION,
+    parse_bool,
+    parse_if_match,
+    parse_positive_int,
+    parse_revision,
+    parse_write_condition,
+)
 
 ERRORS = {status: OpenApiResponse(ErrorOutput) for status in (400, 401, 403, 404)}
 

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from buckets.core.sweeper import SweepReport, purge_deletes, sweep_expired
-from buckets.items import items_bucket_prefix
+from buckets.items.services import items_bucket_prefix
 
 
 class Command(BaseCommand):

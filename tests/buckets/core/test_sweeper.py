@@ -91,7 +91,7 @@ def test_old_delete_markers_go_with_their_keys_history_on_request(make_bucket, c
 
 
 def test_deleted_items_leave_no_marker_after_the_retention(settings, clock) -> None:
-    from buckets import items
+    from buckets.items import services as items
 
     settings.KV_ITEMS_MARKER_RETENTION_SECONDS = 600
     items.item_put(account="acme", key="session:1", value={"user": 1})

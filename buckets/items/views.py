@@ -1,4 +1,4 @@
-"""The items API (/kv/items, /kv/limits): parse, authorize, rate-limit, call buckets.items, render.
+"""The items API (/kv/items, /kv/limits): parse, authorize, rate-limit, call buckets.items.services, render.
 
 Every response, errors included, is the envelope ``{"requestId", "data",
 "error"}`` with ``X-Request-Id`` = requestId. Errors come from the project's one
@@ -8,7 +8,6 @@ the bytes it was stored as, never through a float.
 """
 
 import logging
-import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -20,27 +19,25 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from buckets import items
-from buckets.api.preconditions import parse_positive_int
 from buckets.core.events import rfc3339
 from buckets.core.keys import MAX_KEY_BYTES
-from kvsite import ratelimit
+from buckets.items import ratelimit
+from buckets.items import services as items
+from buckets.items.inputs import item_put_input
 from kvsite.access.permissions import ENTRY_DELETE, ENTRY_READ, ENTRY_WRITE
-from kvsite.http.errors import InvalidArgument, NotFound, PermissionDenied, api_exception_handler, error_body
-from kvsite.http.jsonbody import MAX_DEPTH, ExactJsonBodyParser, JsonNumber, json_whole_number, request_json
+from kvsite.http.errors import NotFound, PermissionDenied, api_exception_handler, error_body
+from kvsite.http.jsonbody import MAX_DEPTH, ExactJsonBodyParser, request_json
 from kvsite.http.negotiation import ExactJsonRenderer
+from kvsite.http.preconditions import parse_positive_int
 
 logger = logging.getLogger("kvsite.api")
 
-PUT_FIELDS = frozenset({"value", "ttlSeconds", "expiresAt", "ifVersion"})
 # The value is measured as stored (compact, unescaped UTF-8); the body may be
 # pretty-printed, or escape all non-ASCII text as clients such as Python's
 # json.dumps do by default (up to 3 body bytes per stored byte), so it gets room
 # beyond the value limit.
 BODY_SLACK_FACTOR = 4
 BODY_SLACK_BYTES = 64 * 1024
-_VERSION_RE = re.compile(r"^(?:0|[1-9][0-9]{0,18})$")
-_RFC3339_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$")
 
 
 # --- Envelope -------------------------------------------------------------------------
@@ -114,51 +111,6 @@ def account_for(request: Request, *, permission: str, kind: str | None) -> str:
     if kind is not None:
         ratelimit.ratelimit_take(account=principal.account, kind=kind)
     return principal.account
-
-
-def _whole_number(raw: Any, *, name: str) -> int:
-    # Plain ints are not JSON here: the items API parses exactly, so a number is a JsonNumber.
-    number = json_whole_number(raw) if isinstance(raw, JsonNumber) else None
-    if number is None:
-        raise InvalidArgument(f"{name} must be a whole number")
-    return number
-
-
-def _version(raw: Any) -> int:
-    if isinstance(raw, str):
-        if not _VERSION_RE.match(raw):
-            raise InvalidArgument('ifVersion must be a version as returned (such as "12"), or 0')
-        return int(raw)
-    if isinstance(raw, JsonNumber):
-        return _whole_number(raw, name="ifVersion")
-    raise InvalidArgument("ifVersion must be a version string or number, or 0")
-
-
-def _moment(raw: Any) -> datetime:
-    if not isinstance(raw, str) or not _RFC3339_RE.match(raw):
-        raise InvalidArgument("expiresAt must be an RFC 3339 time such as 2030-01-31T12:00:00Z")
-    try:
-        return datetime.fromisoformat(raw.upper())
-    except ValueError:
-        raise InvalidArgument("expiresAt is not a valid date and time") from None
-
-
-def item_put_input(body: Any) -> dict[str, Any]:
-    """The keyword arguments of ``items.item_put`` from a PUT body (absent and null fields are unset)."""
-    if not isinstance(body, dict):
-        raise InvalidArgument('body must be a JSON object such as {"value": ...}')
-    unknown = sorted(set(body) - PUT_FIELDS)
-    if unknown:
-        raise InvalidArgument(f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(PUT_FIELDS))}")
-    if "value" not in body:
-        raise InvalidArgument("value is required (null is a value: send it as such)")
-    ttl, expires_at, if_version = body.get("ttlSeconds"), body.get("expiresAt"), body.get("ifVersion")
-    return {
-        "value": body["value"],
-        "ttl_seconds": None if ttl is None else _whole_number(ttl, name="ttlSeconds"),
-        "expires_at": None if expires_at is None else _moment(expires_at),
-        "if_version": None if if_version is None else _version(if_version),
-    }
 
 
 def _time(moment: datetime | None) -> str | None:

@@ -1,4 +1,4 @@
-"""HTTP conditional headers and query parameters of the key and config APIs, parsed strictly."""
+"""HTTP conditional headers (If-Match, If-None-Match) and query parameters, parsed strictly for every dialect."""
 
 import re
 from dataclasses import dataclass

@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from buckets.api import items_views
+from buckets.items import views as items_views
 
 # A key may contain '/' and, to be refused with a 400 rather than missed with a
 # 404, any character: `<path:key>` would not match a newline.

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from kvsite import ratelimit
+from buckets.items import ratelimit
 from kvsite.access import apikeys
 from kvsite.http.errors import RateLimited
 from tests.live_server import asgi_server_factory, redis_available, redis_url, server_redis_url  # noqa: F401

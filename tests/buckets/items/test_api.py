@@ -18,10 +18,10 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from rest_framework.test import APIClient
 
-from buckets import items
-from buckets.api.items_views import ItemDetailApi
 from buckets.core import clock as kv_clock
 from buckets.core.events import rfc3339
+from buckets.items import services as items
+from buckets.items.views import ItemDetailApi
 from kvsite.access import apikeys
 from kvsite.http.errors import InvalidArgument
 from kvsite.models import ApiKey

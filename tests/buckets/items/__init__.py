@@ -1,0 +1,1 @@
+"""Tests of buckets/items: the items dialect."""
