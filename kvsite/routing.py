@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from buckets.config_watch import ConfigWatchConsumer
+from buckets.configs.consumers import ConfigWatchConsumer
 from buckets.watch import KeyWatchConsumer
 
 websocket_urlpatterns = [

@@ -26,7 +26,7 @@ urlpatterns = [
         name="swagger-ui",
     ),
     path("api/v1/kv/", include("buckets.api.namespace_urls")),
-    path("api/v1/", include("buckets.api.config_urls")),
+    path("api/v1/", include("buckets.configs.urls")),
     path("api/v1/", include("secrets_app.api.urls")),
     path("api/v1/audit", AuditListApi.as_view(), name="audit"),
     path("api/v1/ws-ticket", include("kvsite.access.tickets_api")),

@@ -1,6 +1,6 @@
 """Config pages: environments and their documents, a validating JSON editor, feature-flag switches, history.
 
-Writes go through ``buckets.configs``. A switch sends a one-field merge patch
+Writes go through ``buckets.configs.services``. A switch sends a one-field merge patch
 (``config_patch`` re-applies it to a newer document, so it never overwrites
 someone else's edit of another field); the editor saves the whole document
 with compare-and-swap and shows both versions on a conflict.
@@ -14,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from buckets import configs
+from buckets.configs import services as configs
 from buckets.core.exceptions import KeyExists, RevisionMismatch, RevisionNotFound
 from buckets.core.names import SYS_CONFIG_PREFIX
 from kvsite.http.bodies import body_limit

@@ -3,7 +3,7 @@
 from django import forms
 from django.conf import settings
 
-from buckets.configs import MAX_DOCUMENT_BYTES
+from buckets.configs.services import MAX_DOCUMENT_BYTES
 from buckets.core.keys import KEY_FORMATS, NATS_KEYS
 from buckets.core.store import MAX_HISTORY, MAX_TTL_SECONDS
 from kvsite.access.permissions import ROLE_PERMISSIONS

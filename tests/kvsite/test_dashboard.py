@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client, override_settings
 
-from buckets import configs
+from buckets.configs import services as configs
 from buckets.core import store
 from buckets.core.names import app_bucket
 from kvsite.access.audit import audit_actor_system

@@ -22,7 +22,7 @@ from django.contrib.auth import get_user_model
 from django.db import connections
 from django.test import override_settings
 
-from buckets import configs
+from buckets.configs import services as configs
 from buckets.core import store
 from buckets.core.names import app_bucket
 from kvsite.access import apikeys

@@ -16,8 +16,9 @@ from django.contrib.auth import get_user_model
 from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
-from buckets import configs, namespaces
+from buckets import namespaces
 from buckets.api.namespace_views import BULK_KEYS_BODY_BYTES, BULK_SET_MAX_VALUES
+from buckets.configs import services as configs
 from buckets.core import store
 from buckets.core.keys import MAX_KEY_BYTES
 from buckets.models import Bucket, Entry, Namespace

@@ -6,7 +6,7 @@ import json
 import httpx
 import pytest
 
-from buckets import configs
+from buckets.configs import services as configs
 from tests.live_server import asgi_server_factory, ws_connect  # noqa: F401  (pytest fixture)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]

@@ -5,7 +5,7 @@ import json
 import pytest
 from rest_framework.test import APIClient
 
-from buckets import configs
+from buckets.configs import services as configs
 
 pytestmark = pytest.mark.django_db
 

@@ -6,12 +6,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from buckets import configs
-from buckets.configs import ConfigDocument
+from buckets.configs import services as configs
+from buckets.configs.inputs import environment_of, rollback_revision
+from buckets.configs.services import ConfigDocument
 from buckets.core.events import rfc3339
 from kvsite.access.permissions import CONFIG_READ, CONFIG_WRITE
 from kvsite.http.bodies import DEFAULT_BODY_MAX_BYTES
-from kvsite.http.errors import ErrorOutput, InvalidArgument
+from kvsite.http.errors import ErrorOutput
 from kvsite.http.jsonbody import request_json
 from kvsite.http.preconditions import IF_MATCH_DESCRIPTION, parse_if_match, parse_write_condition
 
@@ -69,10 +70,6 @@ ConfigHistoryOutput = inline_serializer(
     },
 )
 RollbackInput = inline_serializer("ConfigRollback", {"revision": serializers.IntegerField(min_value=1)})
-
-
-def environment_of(request: Request) -> str:
-    return request.headers.get("X-Ironflow-Environment-ID") or configs.DEFAULT_ENVIRONMENT
 
 
 def saved(document: ConfigDocument) -> Response:
@@ -184,9 +181,6 @@ class ConfigRollbackApi(APIView):
     )
     def post(self, request: Request, name: str) -> Response:
         request.user.require(CONFIG_WRITE)
-        body = request_json(request)
-        revision = body.get("revision") if isinstance(body, dict) else None
-        if not isinstance(revision, int) or isinstance(revision, bool) or revision < 1:
-            raise InvalidArgument('body must be {"revision": <positive integer>}')
+        revision = rollback_revision(request_json(request))
         document = configs.config_rollback(environment=environment_of(request), name=name, revision=revision)
         return saved(document)

@@ -9,7 +9,7 @@ rendered as the config API renders documents.
 import base64
 import json
 
-from buckets import configs
+from buckets.configs import services as configs
 from buckets.core.fanout import Change
 from buckets.core.keys import validate_key
 from buckets.watch import KeyWatchConsumer, WatchOptions, watch_options

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from buckets.api import config_views
+from buckets.configs import views as config_views
 
 # Document names follow the key rules and may contain '/'; the sub-resources
 # are matched first.

@@ -1,0 +1,1 @@
+"""Tests of buckets/configs: the config documents dialect."""
