@@ -25,7 +25,7 @@ from buckets.items import ratelimit
 from buckets.items import services as items
 from buckets.items.inputs import item_put_input
 from kvsite.access.permissions import ENTRY_DELETE, ENTRY_READ, ENTRY_WRITE
-from kvsite.http.errors import NotFound, PermissionDenied, api_exception_handler, error_body
+from kvsite.http.errors import NotFound, PermissionDenied, api_exception_handler, error_body, items_envelope
 from kvsite.http.jsonbody import MAX_DEPTH, ExactJsonBodyParser, request_json
 from kvsite.http.negotiation import ExactJsonRenderer
 from kvsite.http.preconditions import parse_positive_int
@@ -54,7 +54,7 @@ def request_id_of(request: Request) -> str:
 
 
 def envelope(request: Request, *, data: Any = None, error: dict | None = None) -> dict:
-    return {"requestId": request_id_of(request), "data": data, "error": error}
+    return items_envelope(request_id_of(request), data=data, error=error)
 
 
 def items_exception_handler(exc: Exception, context: dict) -> Response:

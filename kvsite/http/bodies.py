@@ -65,7 +65,8 @@ def body_limit(max_bytes: int) -> Callable[[View], View]:
     return declare
 
 
-def _declared_cap(view: Callable) -> int:
+def declared_body_cap(view: object) -> int:
+    """The largest body ``view`` (a view function, a view class or a view instance) declares it takes."""
     declared = getattr(getattr(view, "view_class", None), "body_max_bytes", None)
     if declared is None:
         declared = getattr(view, "body_max_bytes", DEFAULT_BODY_MAX_BYTES)
@@ -75,7 +76,7 @@ def _declared_cap(view: Callable) -> int:
 def body_cap(path_info: str) -> int:
     """The most bytes a request body to ``path_info`` may have, as its view declares."""
     try:
-        return _declared_cap(resolve(path_info).func)
+        return declared_body_cap(resolve(path_info).func)
     except Resolver404:
         return DEFAULT_BODY_MAX_BYTES
 
@@ -93,7 +94,7 @@ def smallest_body_cap() -> int:
         if isinstance(pattern, URLResolver):
             pending.extend(pattern.url_patterns)
         else:
-            caps.append(_declared_cap(pattern.callback))
+            caps.append(declared_body_cap(pattern.callback))
     return min(caps)
 
 
@@ -155,6 +156,29 @@ def _framing(content_length: str | None, transfer_encoding: str | None) -> Frami
     return Framing(length=length)
 
 
+def _length_required() -> LengthRequired:
+    return LengthRequired("this server cannot read a chunked body: send Content-Length")
+
+
+def _before_reading(framing: Framing, path_info: str) -> tuple[int, DomainError | None]:
+    """The route's cap, and the refusal the head alone decides (bad framing, or a length over the cap)."""
+    if framing.refusal is not None:
+        return 0, framing.refusal
+    cap = _cap_for(path_info, framing.length)
+    if framing.length is not None and framing.length > cap:
+        return cap, _too_large(cap, framing.length)
+    return cap, None
+
+
+def _after_reading(chunks: list[bytes], size: int, cap: int, framing: Framing) -> tuple[bytes, DomainError | None]:
+    """The body read, or why it is refused: over the cap, or not the length announced."""
+    if size > cap:
+        return b"", _too_large(cap, framing.length)
+    if framing.length is not None and size != framing.length:
+        return b"", _short(size, framing.length)
+    return b"".join(chunks), None
+
+
 # --- ASGI ---------------------------------------------------------------------------------
 
 
@@ -207,13 +231,11 @@ class AsgiBodyGuard:
         return await self.app(scope, replay, send)
 
     async def _read(self, scope: dict, receive: Callable, framing: Framing) -> tuple[bytes, DomainError | None]:
-        if framing.refusal is not None:
-            return b"", framing.refusal
         path, root = scope["path"], scope.get("root_path", "")
         path_info = (path[len(root) :] if root and path.startswith(root) else path) or "/"
-        cap = _cap_for(path_info, framing.length)
-        if framing.length is not None and framing.length > cap:
-            return b"", _too_large(cap, framing.length)
+        cap, refusal = _before_reading(framing, path_info)
+        if refusal is not None:
+            return b"", refusal
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -229,9 +251,7 @@ class AsgiBodyGuard:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        if framing.length is not None and size != framing.length:
-            return b"", _short(size, framing.length)
-        return b"".join(chunks), None
+        return _after_reading(chunks, size, cap, framing)
 
 
 _FRAMING_HEADERS = frozenset({b"content-length", b"transfer-encoding"})
@@ -272,16 +292,14 @@ class WsgiBodyGuard:
         return self.app(environ, start_response)
 
     def _read(self, environ: dict, framing: Framing) -> tuple[bytes, DomainError | None]:
-        if framing.refusal is not None:
-            return b"", framing.refusal
-        if framing.chunked and not environ.get("wsgi.input_terminated"):
+        if framing.refusal is None and framing.chunked and not environ.get("wsgi.input_terminated"):
             # Without this flag a server promises no end to the stream: reading on could wait forever.
-            return b"", LengthRequired("this server cannot read a chunked body: send Content-Length")
+            return b"", _length_required()
         # PEP 3333 carries the path as latin-1; Django reads it back as UTF-8, and so must the lookup.
         path_info = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace") or "/"
-        cap = _cap_for(path_info, framing.length)
-        if framing.length is not None and framing.length > cap:
-            return b"", _too_large(cap, framing.length)
+        cap, refusal = _before_reading(framing, path_info)
+        if refusal is not None:
+            return b"", refusal
         wanted = cap + 1 if framing.length is None else framing.length
         stream = environ["wsgi.input"]
         chunks: list[bytes] = []
@@ -297,11 +315,7 @@ class WsgiBodyGuard:
                 break
             chunks.append(chunk)
             size += len(chunk)
-        if size > cap:
-            return b"", _too_large(cap, framing.length)
-        if framing.length is not None and size != framing.length:
-            return b"", _short(size, framing.length)
-        return b"".join(chunks), None
+        return _after_reading(chunks, size, cap, framing)
 
 
 # --- Django ----------------------------------------------------------------------------------
@@ -331,7 +345,7 @@ class RequestBodyMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         refusal: Any = body_refusal_of(request)
         if refusal is None and request.META.get("HTTP_TRANSFER_ENCODING"):
-            refusal = LengthRequired("this server cannot read a chunked body: send Content-Length")
+            refusal = _length_required()
         if refusal is not None:
             # Answered before the metrics middleware (the innermost) would see it: counted here.
             REQUESTS.labels(REFUSED_ROUTE, request.method, str(refusal.status)).inc()

@@ -28,10 +28,10 @@ from decimal import Decimal, InvalidOperation
 from json.encoder import encode_basestring
 from typing import Any
 
-from django.conf import settings
 from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
 
+from kvsite.http.bodies import declared_body_cap
 from kvsite.http.errors import InvalidArgument, ValueTooLarge
 
 MAX_DEPTH = 64
@@ -553,7 +553,7 @@ class JsonBodyParser(BaseParser):
 
     ``application/json`` and any ``application/*+json`` are matched to it by
     ``kvsite.http.negotiation.JsonOnlyNegotiation``; any other Content-Type is a 415.
-    A view without a cap of its own gets ``DATA_UPLOAD_MAX_MEMORY_SIZE``;
+    The cap is the view's, as the server boundary reads it (``declared_body_cap``);
     ``body_max_depth`` on the view changes the nesting limit;
     ``body_list_limits`` (``{"entries": 1000}``) refuses an over-long top-level
     list, or any other top-level member, or (``body_item_max_bytes``) an item
@@ -569,7 +569,8 @@ class JsonBodyParser(BaseParser):
     def parse(self, stream, media_type=None, parser_context=None) -> Any:
         context = parser_context or {}
         view = context.get("view")
-        max_bytes = getattr(view, "body_max_bytes", None) or settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        # The same cap the server boundary enforces (which runs first wherever the app is served).
+        max_bytes = declared_body_cap(view)
         declared = _declared_length(context.get("request"))
         # Worded as the server boundary's refusal (kvsite.http.bodies), which comes first where it runs.
         if declared is not None and declared > max_bytes:
