@@ -7,6 +7,7 @@ from io import StringIO
 import httpx
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.db.models import Sum
 
 from buckets.core import store
@@ -14,11 +15,17 @@ from buckets.models import Bucket, Entry
 from kvsite.models import AuditEvent
 from secrets_app import crypto, rotation, services
 from secrets_app.management.commands.rotate_master_key import Command as RotateCommand
+from tests.live_server import manage
 from tests.secrets_app.conftest import flip_last_byte
 
 from .conftest import KEY_NEW, KEY_OLD
 
 BUCKET = "SYS_secrets_prod"
+SEEN_ELSEWHERE = (
+    "from buckets.models import Entry; from secrets_app import crypto; "
+    "e = Entry.objects.filter(bucket__name='{bucket}', key='{key}', is_latest=True).first(); "
+    "print(e and (e.revision, crypto.envelope_key_id(envelope=bytes(e.value))))"
+)
 
 
 def rotate(*args: str) -> str:
@@ -239,13 +246,18 @@ def test_rotation_while_the_server_keeps_serving(
                     break
                 time.sleep(0.5)
                 got = http.get(f"/api/v1/secrets/{name}/value")
-            latest_entry = Entry.objects.filter(bucket__name=BUCKET, key=name, is_latest=True).first()
-            seen_here = crypto.envelope_key_id(envelope=bytes(latest_entry.value)) if latest_entry else None
-            assert got.status_code == 200, (
-                got.text,
-                f"this process sees {name} under {seen_here!r}",
-                restarted.log()[-3000:],
-            )
+            if got.status_code != 200:
+                latest_entry = Entry.objects.filter(bucket__name=BUCKET, key=name, is_latest=True).first()
+                seen_here = crypto.envelope_key_id(envelope=bytes(latest_entry.value)) if latest_entry else None
+                # What a third process, with a connection of its own, reads from the database.
+                seen_elsewhere = manage(
+                    "shell", "-c", SEEN_ELSEWHERE.format(bucket=BUCKET, key=name), env={"KV_MASTER_KEYS": KEY_NEW}
+                )
+                pytest.fail(
+                    f"{got.status_code} {got.text}; this process sees {name} under {seen_here!r} "
+                    f"(in atomic block: {connection.in_atomic_block}, autocommit: {connection.get_autocommit()}); "
+                    f"another process sees {seen_elsewhere.strip()}\n{restarted.log()[-3000:]}"
+                )
             assert got.json()["value"] == value
     assert_counters_exact()
 
