@@ -2,13 +2,15 @@
 
 import base64
 import logging
+import subprocess
 from pathlib import Path
 
 import pytest
 from django.db import connection, connections
 
-from buckets.core import events
+from buckets.core import events, store
 from buckets.models import Entry
+from tests.live_server import manage
 from tests.secrets_app.conftest import flip_last_byte
 
 from .conftest import PLAINTEXT
@@ -32,10 +34,19 @@ def database_dump() -> bytes:
 
 
 def database_files() -> bytes:
+    """The SQLite database file and its WAL, byte for byte, read by a child process.
+
+    Not opened here: closing any descriptor of the database file drops every POSIX lock this
+    process holds on it, SQLite's own included. A server closing its connection then takes
+    itself for the last one, checkpoints and deletes the WAL, and this process's later commits
+    go to the unlinked file, seen by no other process (a rotation test failed that way, one
+    full-suite run in five).
+    """
     if connection.vendor != "sqlite":
         return b""
     name = Path(connection.settings_dict["NAME"])
-    return b"".join(path.read_bytes() for path in (name, Path(f"{name}-wal")) if path.exists())
+    paths = [str(path) for path in (name, Path(f"{name}-wal")) if path.exists()]
+    return subprocess.run(["cat", *paths], capture_output=True, check=True).stdout
 
 
 @pytest.mark.django_db(transaction=True)
@@ -74,3 +85,20 @@ def test_plaintext_is_absent_from_database_logs_and_events(env_client, caplog, m
         assert raw not in database_files()
         for response in (listing, info, forbidden, tampered):
             assert secret not in response.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reading_the_database_files_keeps_this_process_commits_visible() -> None:
+    """Given the files read for the check above, when another process opens and closes the database
+    and this process then commits, then a third process sees the commit (it did not while the
+    files were opened here: this process had lost its locks and wrote to a deleted WAL)."""
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's files")
+    count = "from buckets.models import Bucket; print(Bucket.objects.filter(name='APP_after').count())"
+
+    store.bucket_create(name="APP_before")  # this process has the database open
+    database_files()
+    manage("shell", "-c", count)
+    store.bucket_create(name="APP_after")
+
+    assert manage("shell", "-c", count).split()[-1] == "1"
