@@ -34,6 +34,9 @@ class Bucket(models.Model):
     key_format = models.CharField(
         max_length=8, default="nats", help_text="'nats': NATS subject keys; 'text': any UTF-8 without controls."
     )
+    # Set at creation and never changed: its values are AES-GCM envelopes (buckets/core/sealing.py),
+    # which master-key rotation re-seals and events never carry.
+    sealed = models.BooleanField(default=False)
     created_at = models.DateTimeField()
     # Maintained in every write transaction, so info is O(1) and exact.
     last_revision = models.BigIntegerField(default=0)

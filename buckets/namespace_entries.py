@@ -10,7 +10,7 @@ Record format: each core value is one compact JSON object (exact numbers)::
 own counter (1 on creation, +1 per write), ``id`` and ``createdAt`` are carried
 from version to version, ``ttlSeconds`` is what a rotation or rollback applies
 again. In a secret namespace the whole record is sealed with
-``secrets_app.crypto`` for (bucket, key path), so the stored bytes are an
+``buckets.core.sealing`` for (bucket, key path), so the stored bytes are an
 envelope: the plaintext is never stored, master-key rotation re-seals these
 values like any other secret, and change events carry no value.
 
@@ -42,7 +42,7 @@ from typing import Any
 
 from django.db.models import Q
 
-from buckets.core import bulk, clock, store
+from buckets.core import bulk, clock, sealing, store
 from buckets.core.events import rfc3339
 from buckets.core.exceptions import BucketNotFound, KeyExists, KeyNotFound, RevisionMismatch
 from buckets.core.keys import validate_key
@@ -59,7 +59,6 @@ from kvsite.access.permissions import (
 )
 from kvsite.http.errors import Aborted, DomainError, InvalidArgument, NotFound
 from kvsite.http.jsonbody import JsonNumber, dump_json_exact, json_depth, json_whole_number
-from secrets_app import crypto
 
 VALUE_TYPES = ("STRING", "JSON", "NUMBER", "BOOLEAN", "BINARY")
 REASON_UPDATE, REASON_ROTATION, REASON_ROLLBACK = "update", "rotation", "rollback"
@@ -163,7 +162,7 @@ def _record_encode(record: Record, *, namespace: Namespace, key_path: str) -> by
         }
     )
     if namespace.is_secret:
-        return crypto.value_seal(plaintext=raw, bucket=namespace.bucket.name, key=key_path)
+        return sealing.value_seal(plaintext=raw, bucket=namespace.bucket.name, key=key_path)
     return raw
 
 
@@ -189,7 +188,7 @@ def _record_decode(entry: Entry, *, namespace: Namespace, exact: bool = True) ->
     """The record of a stored entry; ``exact=False`` when only its header (id, version, times) is used."""
     raw = bytes(entry.value)
     if namespace.is_secret:
-        raw = crypto.value_open(envelope=raw, bucket=namespace.bucket.name, key=entry.key)
+        raw = sealing.value_open(envelope=raw, bucket=namespace.bucket.name, key=entry.key)
     try:
         # Without the exact-number hooks json.loads stays in its C scanner: twice as fast.
         data = json.loads(raw, parse_float=JsonNumber, parse_int=JsonNumber) if exact else json.loads(raw)

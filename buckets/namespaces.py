@@ -161,6 +161,7 @@ def _bucket_create(*, name: str, bucket: str, is_secret: bool, description: str)
             name=bucket,
             description=description if not is_secret else "",
             history=SECRET_HISTORY if is_secret else PLAIN_HISTORY,
+            sealed=is_secret,
         )
     except BucketExists:
         raise NamespaceExists(

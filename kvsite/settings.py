@@ -13,7 +13,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 # A pure module (no app registry needed): settings call it to read the master keys.
-from secrets_app.masterkeys import master_keys_configure
+from buckets.core.masterkeys import master_keys_configure
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 

@@ -3,7 +3,7 @@
 Messages name secrets and environments, never values.
 """
 
-from kvsite.http.errors import AlreadyExists, DomainError, InvalidArgument, NotFound
+from kvsite.http.errors import AlreadyExists, InvalidArgument, NotFound
 
 
 class EnvironmentMissing(InvalidArgument):
@@ -19,19 +19,3 @@ class SecretNotFound(NotFound):
 class SecretExists(AlreadyExists):
     def __init__(self, name: str, environment: str) -> None:
         super().__init__(f"secret {name!r} already exists in environment {environment!r}")
-
-
-class SecretUnreadable(DomainError):
-    """A stored envelope failed to open: altered, truncated or copied from elsewhere.
-
-    gRPC's DATA_LOSS (HTTP 500): the caller can do nothing about it, an operator
-    must restore the value; the response is still a plain JSON error.
-    """
-
-    status, code = 500, "data_loss"
-
-
-class SecretKeyMissing(DomainError):
-    """The envelope names a master key that KV_MASTER_KEYS no longer holds."""
-
-    status, code = 500, "data_loss"

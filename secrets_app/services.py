@@ -2,7 +2,7 @@
 
 Each Ironflow environment is one ``SYS_secrets_<environment>`` bucket, created
 on first write; a secret is a key there, each kept version a sealed envelope
-(see ``secrets_app/crypto.py``). Every operation authorizes, runs in one
+(see ``buckets/core/sealing.py``). Every operation authorizes, runs in one
 transaction with its audit row, and records refusals (see ``kvsite/access/audit.py``),
 so every function here takes the acting ``AuditActor``.
 
@@ -16,16 +16,15 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from buckets.core import reseal, store
-from buckets.core.exceptions import BucketNotFound, KeyExists, KeyNotFound
+from buckets.core import reseal, sealing, store
+from buckets.core.exceptions import BucketNotFound, KeyExists, KeyNotFound, MasterKeyMissing, SealedValueUnreadable
 from buckets.core.keys import validate_key
 from buckets.core.names import SYS_SECRETS_PREFIX, is_plain_name
 from buckets.models import Bucket, Entry
 from kvsite.access.audit import Action, AuditActor, audit_operation
 from kvsite.access.permissions import SECRET_READ, SECRET_WRITE
 from kvsite.http.errors import InvalidArgument, ValueTooLarge
-from secrets_app import crypto
-from secrets_app.exceptions import EnvironmentMissing, SecretExists, SecretKeyMissing, SecretNotFound, SecretUnreadable
+from secrets_app.exceptions import EnvironmentMissing, SecretExists, SecretNotFound
 from secrets_app.models import SecretMetadata
 
 logger = logging.getLogger(__name__)
@@ -35,7 +34,7 @@ SECRET_HISTORY = 64
 MAX_SECRET_BYTES = 64 * 1024
 MAX_DESCRIPTION = 4096
 # version + id length + id (<= 32) + nonce + tag
-_ENVELOPE_OVERHEAD = 2 + 32 + crypto.NONCE_BYTES + crypto.TAG_BYTES
+_ENVELOPE_OVERHEAD = 2 + 32 + sealing.NONCE_BYTES + sealing.TAG_BYTES
 
 
 @dataclass(frozen=True)
@@ -88,6 +87,7 @@ def _bucket_ensure(*, bucket: str, environment: str, actor: AuditActor) -> Bucke
         description=f"Secrets of environment {environment}",
         history=SECRET_HISTORY,
         max_value_size=MAX_SECRET_BYTES + _ENVELOPE_OVERHEAD,
+        sealed=True,
         audit=actor,
     )
 
@@ -121,8 +121,8 @@ def _metadata(*, entry: Entry, name: str) -> SecretMetadata | None:
 
 def _open(*, entry: Entry, bucket: str, name: str) -> bytes:
     try:
-        return crypto.value_open(envelope=entry.value, bucket=bucket, key=name)
-    except (SecretUnreadable, SecretKeyMissing) as error:
+        return sealing.value_open(envelope=entry.value, bucket=bucket, key=name)
+    except (SealedValueUnreadable, MasterKeyMissing) as error:
         # An operator must restore or re-key this value; the log line says which one, never its content.
         logger.warning("secret %s in %s (entry %s) cannot be opened: %s", name, bucket, entry.id, error.message)
         raise
@@ -142,7 +142,7 @@ def secret_create(
         plaintext = _check_value(value)
         _check_description(description)
         bucket_row = _bucket_ensure(bucket=bucket, environment=environment, actor=actor)
-        sealed = crypto.value_seal(plaintext=plaintext, bucket=bucket, key=name)
+        sealed = sealing.value_seal(plaintext=plaintext, bucket=bucket, key=name)
         try:
             entry = store.entry_create(bucket=bucket, key=name, value=sealed)
         except KeyExists:
@@ -165,7 +165,7 @@ def secret_update(
         if description is not None:
             _check_description(description)
         current = _latest(bucket=bucket, name=name, environment=environment)
-        sealed = crypto.value_seal(plaintext=plaintext, bucket=bucket, key=name)
+        sealed = sealing.value_seal(plaintext=plaintext, bucket=bucket, key=name)
         entry = store.entry_put(bucket=bucket, key=name, value=sealed)
         metadata, _ = SecretMetadata.objects.get_or_create(
             bucket_id=entry.bucket_id,
@@ -221,7 +221,7 @@ def secret_patch(
 
 def _rename(*, bucket: str, environment: str, name: str, new_name: str) -> Entry:
     def reseal_for_new_name(entry: Entry) -> bytes:
-        return crypto.value_reseal(envelope=entry.value, bucket=bucket, key=name, new_key=new_name)
+        return sealing.value_reseal(envelope=entry.value, bucket=bucket, key=name, new_key=new_name)
 
     try:
         entry = reseal.entry_move(bucket=bucket, key=name, new_key=new_name, transform=reseal_for_new_name)

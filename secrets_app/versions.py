@@ -10,12 +10,11 @@ new revision, so the history only ever grows and the rollback is audited as
 from dataclasses import dataclass
 from datetime import datetime
 
-from buckets.core import store
+from buckets.core import sealing, store
 from buckets.core.exceptions import BucketNotFound, KeyNotFound, RevisionNotFound
 from buckets.models import Entry
 from kvsite.access.audit import Action, AuditActor, audit_operation
 from kvsite.access.permissions import SECRET_READ, SECRET_WRITE
-from secrets_app import crypto
 from secrets_app.exceptions import SecretNotFound
 from secrets_app.models import SecretMetadata
 from secrets_app.services import SecretInfo, environment_bucket, secret_info_of
@@ -62,8 +61,8 @@ def secret_rollback(*, environment: str | None, name: str, revision: int, actor:
             raise SecretNotFound(name, environment) from None
         except (KeyNotFound, RevisionNotFound):
             raise RevisionNotFound(name, revision) from None
-        plaintext = crypto.value_open(envelope=old.value, bucket=bucket, key=name)
-        sealed = crypto.value_seal(plaintext=plaintext, bucket=bucket, key=name)
+        plaintext = sealing.value_open(envelope=old.value, bucket=bucket, key=name)
+        sealed = sealing.value_seal(plaintext=plaintext, bucket=bucket, key=name)
         entry = store.entry_put(bucket=bucket, key=name, value=sealed)
         scope.entry_id = entry.id
         metadata = SecretMetadata.objects.filter(bucket_id=entry.bucket_id, name=name).first()

@@ -2,7 +2,7 @@
 
 from typing import TYPE_CHECKING
 
-from kvsite.http.errors import AlreadyExists, NotFound, PreconditionFailed, StorageFull, ValueTooLarge
+from kvsite.http.errors import AlreadyExists, DomainError, NotFound, PreconditionFailed, StorageFull, ValueTooLarge
 
 if TYPE_CHECKING:
     from buckets.core.conditions import IfMatch
@@ -72,3 +72,19 @@ class KeyLimitReached(StorageFull):
 class BucketFull(StorageFull):
     def __init__(self, limit: int) -> None:
         super().__init__(f"write would take the bucket over its max_bytes of {limit}")
+
+
+class SealedValueUnreadable(DomainError):
+    """A sealed value's envelope failed to open: altered, truncated or copied from elsewhere.
+
+    gRPC's DATA_LOSS (HTTP 500): the caller can do nothing about it, an operator
+    must restore the value; the response is still a plain JSON error.
+    """
+
+    status, code = 500, "data_loss"
+
+
+class MasterKeyMissing(DomainError):
+    """The envelope names a master key that KV_MASTER_KEYS no longer holds."""
+
+    status, code = 500, "data_loss"

@@ -103,15 +103,15 @@ def entry_move(*, bucket: str, key: str, new_key: str, transform: Callable[[Entr
     return moved[-1]
 
 
-def entry_values_scan(*, bucket_prefix: str, batch_size: int = 1000) -> Iterator[tuple[str, bytes]]:
-    """(bucket name, value) of every kept put in buckets named ``bucket_prefix``*, in id order.
+def sealed_values_scan(*, batch_size: int = 1000) -> Iterator[tuple[str, bytes]]:
+    """(bucket name, value) of every kept put in every sealed bucket, in id order.
 
     A read for reports (which master key seals how many values): no lock, pages by id.
     """
     after_id = 0
     while True:
         rows = list(
-            Entry.objects.filter(bucket__name__startswith=bucket_prefix, operation=PUT, id__gt=after_id)
+            Entry.objects.filter(bucket__sealed=True, operation=PUT, id__gt=after_id)
             .order_by("id")
             .values_list("id", "bucket__name", "value")[:batch_size]
         )

@@ -62,9 +62,13 @@ def bucket_create(
     history: int = 1,
     max_keys: int | None = None,
     key_format: str = NATS_KEYS,
+    sealed: bool = False,
     audit: AuditActor | None = None,
 ) -> Bucket:
     """Create a bucket under its internal name; BucketExists if it is taken.
+
+    ``sealed``: the bucket holds values sealed by ``buckets.core.sealing``, which
+    rotation re-seals; it is a property of the bucket for its whole life.
 
     With ``audit``, the creation's audit row is written in the same transaction.
     """
@@ -100,6 +104,7 @@ def bucket_create(
                 history=history,
                 max_keys=max_keys,
                 key_format=key_format,
+                sealed=sealed,
                 created_at=clock.now(),
             )
             if audit is not None:

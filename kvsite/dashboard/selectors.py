@@ -12,7 +12,6 @@ from django.db.models import F, QuerySet
 from buckets.core import store
 from buckets.core.names import APP_PREFIX, SYS_CONFIG_PREFIX, SYS_SECRETS_PREFIX
 from buckets.models import Bucket, Entry
-from buckets.namespaces import SECRET_BUCKET_PREFIX
 from kvsite.access.audit import Action
 from kvsite.models import ApiKey, AuditEvent
 
@@ -69,8 +68,8 @@ def key_rows(*, bucket: str, pattern: str | None, cursor: str | None, limit: int
 
 
 def _environments(prefix: str) -> list[str]:
-    # Secret namespaces (the namespaces API) share the SYS_secrets_ prefix but are not environments.
-    names = store.bucket_list(prefix=prefix).exclude(name__startswith=SECRET_BUCKET_PREFIX)
+    # A bucket that holds a namespace's entries (the namespaces API) is not an environment.
+    names = store.bucket_list(prefix=prefix).filter(namespace__isnull=True)
     return [name[len(prefix) :] for name in names.values_list("name", flat=True)]
 
 

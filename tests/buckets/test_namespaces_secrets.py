@@ -9,6 +9,7 @@ from django.test import override_settings
 
 from buckets import namespace_entries as entries
 from buckets import namespaces
+from buckets.core import rotation, sealing
 from buckets.models import Entry, Namespace
 from kvsite.access.audit import AuditActor, audit_actor_system
 from kvsite.access.permissions import (
@@ -24,7 +25,6 @@ from kvsite.access.permissions import (
 )
 from kvsite.http.errors import PermissionDenied
 from kvsite.models import AuditEvent
-from secrets_app import crypto, rotation
 
 pytestmark = pytest.mark.django_db
 
@@ -76,10 +76,10 @@ def test_secret_values_are_sealed_records_bound_to_bucket_and_key(vault) -> None
     stored = Entry.objects.get(key="db/password")
     assert CANARY.encode() not in all_stored_bytes()
     assert b"rotatedBy" not in all_stored_bytes()
-    plaintext = crypto.value_open(envelope=bytes(stored.value), bucket=vault.bucket.name, key="db/password")
+    plaintext = sealing.value_open(envelope=bytes(stored.value), bucket=vault.bucket.name, key="db/password")
     assert CANARY.encode() in plaintext
     with pytest.raises(Exception, match="authentication"):
-        crypto.value_open(envelope=bytes(stored.value), bucket=vault.bucket.name, key="other")
+        sealing.value_open(envelope=bytes(stored.value), bucket=vault.bucket.name, key="other")
 
 
 def test_secret_values_are_absent_from_the_database_on_disk(vault, postgres_only) -> None:

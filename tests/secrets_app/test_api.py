@@ -3,7 +3,7 @@
 import pytest
 from django.db import connection
 
-from buckets.core import store
+from buckets.core import sealing, store
 from buckets.models import Bucket, Entry
 from kvsite.models import AuditEvent
 from tests.secrets_app.conftest import flip_last_byte
@@ -150,9 +150,7 @@ def test_patch_rename_keeps_the_history(env_client) -> None:
     history = store.entry_history(bucket=BUCKET, key="db/primary-password")
     assert [entry.revision for entry in history] == [first["revision"], second["revision"]]
     # The kept old version was re-sealed for the new name too: it still opens.
-    from secrets_app import crypto
-
-    assert crypto.value_open(envelope=history[0].value, bucket=BUCKET, key="db/primary-password") == PLAINTEXT.encode()
+    assert sealing.value_open(envelope=history[0].value, bucket=BUCKET, key="db/primary-password") == PLAINTEXT.encode()
 
 
 def test_rename_onto_an_existing_secret_is_a_conflict(env_client) -> None:
@@ -332,12 +330,11 @@ def test_requests_without_credentials_are_unauthenticated(client) -> None:
 
 def test_listing_does_not_decrypt(env_client, make_secret, monkeypatch) -> None:
     make_secret()
-    from secrets_app import crypto
 
     def refuse(**kwargs):
         raise AssertionError("listing must not open values")
 
-    monkeypatch.setattr(crypto, "value_open", refuse)
+    monkeypatch.setattr(sealing, "value_open", refuse)
 
     assert env_client().get("/api/v1/secrets").status_code == 200
     assert env_client().get("/api/v1/secrets/db/password").status_code == 200

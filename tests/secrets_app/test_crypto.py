@@ -6,9 +6,9 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
-from secrets_app import crypto
-from secrets_app.exceptions import SecretKeyMissing, SecretUnreadable
-from secrets_app.masterkeys import master_keys_parse
+from buckets.core import sealing
+from buckets.core.exceptions import MasterKeyMissing, SealedValueUnreadable
+from buckets.core.masterkeys import master_keys_parse
 
 from .conftest import KEY_NEW, KEY_OLD
 
@@ -16,14 +16,14 @@ BUCKET = "SYS_secrets_prod"
 
 
 def seal(plaintext: bytes = b"s3cret", *, bucket: str = BUCKET, key: str = "db/password") -> bytes:
-    return crypto.value_seal(plaintext=plaintext, bucket=bucket, key=key)
+    return sealing.value_seal(plaintext=plaintext, bucket=bucket, key=key)
 
 
 def test_round_trip() -> None:
     for plaintext in (b"", b"s3cret", "pässwörd ✓".encode(), bytes(range(256)) * 100):
         envelope = seal(plaintext)
 
-        assert crypto.value_open(envelope=envelope, bucket=BUCKET, key="db/password") == plaintext
+        assert sealing.value_open(envelope=envelope, bucket=BUCKET, key="db/password") == plaintext
 
 
 def test_envelope_layout_is_version_key_id_nonce_ciphertext_and_tag() -> None:
@@ -49,32 +49,32 @@ def test_any_altered_byte_fails_to_open(position: int) -> None:
     envelope = bytearray(seal(b"s3cret"))
     envelope[position] ^= 0x01
 
-    with pytest.raises((SecretUnreadable, SecretKeyMissing)):
-        crypto.value_open(envelope=bytes(envelope), bucket=BUCKET, key="db/password")
+    with pytest.raises((SealedValueUnreadable, MasterKeyMissing)):
+        sealing.value_open(envelope=bytes(envelope), bucket=BUCKET, key="db/password")
 
 
 def test_truncated_or_foreign_bytes_fail_cleanly() -> None:
     for junk in (b"", b"\x01", seal()[:20], b"plain text that was never sealed"):
-        with pytest.raises(SecretUnreadable):
-            crypto.value_open(envelope=junk, bucket=BUCKET, key="db/password")
+        with pytest.raises(SealedValueUnreadable):
+            sealing.value_open(envelope=junk, bucket=BUCKET, key="db/password")
 
 
 def test_a_ciphertext_only_opens_where_it_was_sealed() -> None:
     envelope = seal(b"s3cret", key="a")
 
-    with pytest.raises(SecretUnreadable):
-        crypto.value_open(envelope=envelope, bucket=BUCKET, key="b")
-    with pytest.raises(SecretUnreadable):
-        crypto.value_open(envelope=envelope, bucket="SYS_secrets_staging", key="a")
+    with pytest.raises(SealedValueUnreadable):
+        sealing.value_open(envelope=envelope, bucket=BUCKET, key="b")
+    with pytest.raises(SealedValueUnreadable):
+        sealing.value_open(envelope=envelope, bucket="SYS_secrets_staging", key="a")
 
 
 def test_swapped_ciphertexts_fail() -> None:
     first, second = seal(b"one", key="first"), seal(b"two", key="second")
 
-    with pytest.raises(SecretUnreadable):
-        crypto.value_open(envelope=second, bucket=BUCKET, key="first")
-    with pytest.raises(SecretUnreadable):
-        crypto.value_open(envelope=first, bucket=BUCKET, key="second")
+    with pytest.raises(SealedValueUnreadable):
+        sealing.value_open(envelope=second, bucket=BUCKET, key="first")
+    with pytest.raises(SealedValueUnreadable):
+        sealing.value_open(envelope=first, bucket=BUCKET, key="second")
 
 
 def test_the_first_key_seals_and_every_key_opens() -> None:
@@ -82,23 +82,23 @@ def test_the_first_key_seals_and_every_key_opens() -> None:
 
     with override_settings(KV_MASTER_KEYS=f"{KEY_NEW},{KEY_OLD}"):
         sealed_new = seal(b"s3cret")
-        assert crypto.envelope_key_id(envelope=sealed_new) == "new"
-        assert crypto.value_open(envelope=sealed_old, bucket=BUCKET, key="db/password") == b"s3cret"
+        assert sealing.envelope_key_id(envelope=sealed_new) == "new"
+        assert sealing.value_open(envelope=sealed_old, bucket=BUCKET, key="db/password") == b"s3cret"
 
     with override_settings(KV_MASTER_KEYS=KEY_NEW):
-        assert crypto.value_open(envelope=sealed_new, bucket=BUCKET, key="db/password") == b"s3cret"
-        with pytest.raises(SecretKeyMissing, match="'old'"):
-            crypto.value_open(envelope=sealed_old, bucket=BUCKET, key="db/password")
+        assert sealing.value_open(envelope=sealed_new, bucket=BUCKET, key="db/password") == b"s3cret"
+        with pytest.raises(MasterKeyMissing, match="'old'"):
+            sealing.value_open(envelope=sealed_old, bucket=BUCKET, key="db/password")
 
 
 def test_reseal_moves_a_value_to_the_first_key_and_optionally_a_new_name() -> None:
     sealed = seal(b"s3cret")
 
     with override_settings(KV_MASTER_KEYS=f"{KEY_NEW},{KEY_OLD}"):
-        resealed = crypto.value_reseal(envelope=sealed, bucket=BUCKET, key="db/password", new_key="db/pw")
+        resealed = sealing.value_reseal(envelope=sealed, bucket=BUCKET, key="db/password", new_key="db/pw")
 
-        assert crypto.envelope_key_id(envelope=resealed) == "new"
-        assert crypto.value_open(envelope=resealed, bucket=BUCKET, key="db/pw") == b"s3cret"
+        assert sealing.envelope_key_id(envelope=resealed) == "new"
+        assert sealing.value_open(envelope=resealed, bucket=BUCKET, key="db/pw") == b"s3cret"
 
 
 def test_a_key_id_cannot_be_swapped_for_another_configured_one() -> None:
@@ -108,8 +108,8 @@ def test_a_key_id_cannot_be_swapped_for_another_configured_one() -> None:
         envelope = bytearray(seal(b"s3cret"))
         envelope[2:5] = b"oth"
 
-        with pytest.raises(SecretUnreadable):
-            crypto.value_open(envelope=bytes(envelope), bucket=BUCKET, key="db/password")
+        with pytest.raises(SealedValueUnreadable):
+            sealing.value_open(envelope=bytes(envelope), bucket=BUCKET, key="db/password")
 
 
 # --- Parsing KV_MASTER_KEYS --------------------------------------------------------------
@@ -142,5 +142,5 @@ def test_malformed_keys_are_named_without_their_material(raw: str, message: str)
 
 
 def test_using_no_key_at_all_is_a_clear_error() -> None:
-    with override_settings(KV_MASTER_KEYS=""), pytest.raises(SecretKeyMissing):
+    with override_settings(KV_MASTER_KEYS=""), pytest.raises(MasterKeyMissing):
         seal()

@@ -1,31 +1,23 @@
 """rotate_master_key: re-seal every kept value under the first key, while serving, resumably."""
 
 import threading
-import time
 from io import StringIO
 
 import httpx
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
 from django.db.models import Sum
 
-from buckets.core import store
+from buckets.core import rotation, sealing, store
+from buckets.management.commands.rotate_master_key import Command as RotateCommand
 from buckets.models import Bucket, Entry
 from kvsite.models import AuditEvent
-from secrets_app import crypto, rotation, services
-from secrets_app.management.commands.rotate_master_key import Command as RotateCommand
-from tests.live_server import manage
+from secrets_app import services
 from tests.secrets_app.conftest import flip_last_byte
 
 from .conftest import KEY_NEW, KEY_OLD
 
 BUCKET = "SYS_secrets_prod"
-SEEN_ELSEWHERE = (
-    "from buckets.models import Entry; from secrets_app import crypto; "
-    "e = Entry.objects.filter(bucket__name='{bucket}', key='{key}', is_latest=True).first(); "
-    "print(e and (e.revision, crypto.envelope_key_id(envelope=bytes(e.value))))"
-)
 
 
 def rotate(*args: str) -> str:
@@ -55,7 +47,7 @@ def assert_counters_exact() -> None:
 
 def all_open(*, bucket: str = BUCKET) -> None:
     for entry in Entry.objects.filter(bucket__name=bucket, operation="put"):
-        crypto.value_open(envelope=entry.value, bucket=bucket, key=entry.key)
+        sealing.value_open(envelope=entry.value, bucket=bucket, key=entry.key)
 
 
 @pytest.mark.django_db
@@ -101,7 +93,7 @@ def test_a_second_run_has_nothing_to_do(system, settings) -> None:
 def test_an_interrupted_rotation_resumes(system, settings, monkeypatch) -> None:
     fill(system)
     settings.KV_MASTER_KEYS = f"{KEY_NEW},{KEY_OLD}"
-    real_reseal = crypto.value_reseal
+    real_reseal = sealing.value_reseal
     calls = {"count": 0}
 
     def interrupted(**kwargs):
@@ -110,11 +102,11 @@ def test_an_interrupted_rotation_resumes(system, settings, monkeypatch) -> None:
             raise KeyboardInterrupt
         return real_reseal(**kwargs)
 
-    monkeypatch.setattr(crypto, "value_reseal", interrupted)
+    monkeypatch.setattr(sealing, "value_reseal", interrupted)
     with pytest.raises(KeyboardInterrupt):
         rotate("--batch-size", "4")
     partial = rotation.master_key_usage()
-    monkeypatch.setattr(crypto, "value_reseal", real_reseal)
+    monkeypatch.setattr(sealing, "value_reseal", real_reseal)
 
     rotate("--batch-size", "4")
 
@@ -237,27 +229,7 @@ def test_rotation_while_the_server_keeps_serving(
     with httpx.Client(base_url=restarted.http_url, headers=headers, timeout=30) as http:
         for name, value in {**latest, **written}.items():
             got = http.get(f"/api/v1/secrets/{name}/value")
-            # In about one full-suite run in five (never alone, even under load) the restarted server
-            # has answered 500 "sealed under 'old'" for a value this process just opened under the
-            # new key alone. Until that is understood, a second look a moment later tells a stale read
-            # (it passes) from a value truly left under the old key (it fails again, with the evidence).
-            for _ in range(10):
-                if got.status_code == 200:
-                    break
-                time.sleep(0.5)
-                got = http.get(f"/api/v1/secrets/{name}/value")
-            if got.status_code != 200:
-                latest_entry = Entry.objects.filter(bucket__name=BUCKET, key=name, is_latest=True).first()
-                seen_here = crypto.envelope_key_id(envelope=bytes(latest_entry.value)) if latest_entry else None
-                # What a third process, with a connection of its own, reads from the database.
-                seen_elsewhere = manage(
-                    "shell", "-c", SEEN_ELSEWHERE.format(bucket=BUCKET, key=name), env={"KV_MASTER_KEYS": KEY_NEW}
-                )
-                pytest.fail(
-                    f"{got.status_code} {got.text}; this process sees {name} under {seen_here!r} "
-                    f"(in atomic block: {connection.in_atomic_block}, autocommit: {connection.get_autocommit()}); "
-                    f"another process sees {seen_elsewhere.strip()}\n{restarted.log()[-3000:]}"
-                )
+            assert got.status_code == 200, (got.text, restarted.log()[-3000:])
             assert got.json()["value"] == value
     assert_counters_exact()
 
@@ -272,3 +244,33 @@ def test_rotation_skips_user_buckets(system, settings, make_bucket) -> None:
     rotate()
 
     assert bytes(store.entry_get(bucket="APP_plain", key="k").value) == b"not sealed"
+
+
+@pytest.mark.django_db
+def test_rotation_walks_sealed_buckets_not_names(system, settings) -> None:
+    """Given a sealed bucket with no secret-like name and an unsealed one named like a secret
+    environment, when rotating, then the sealed one is re-sealed and the other is left alone
+    (before, the name prefix chose: the first was skipped and the second reported as corrupt)."""
+    store.bucket_create(name="SYS_vault_anything", sealed=True)
+    store.entry_put(
+        bucket="SYS_vault_anything",
+        key="k",
+        value=sealing.value_seal(plaintext=b"v", bucket="SYS_vault_anything", key="k"),
+    )
+    store.bucket_create(name="SYS_secrets_lookalike")
+    store.entry_put(bucket="SYS_secrets_lookalike", key="k", value=b"plain bytes")
+    settings.KV_MASTER_KEYS = f"{KEY_NEW},{KEY_OLD}"
+
+    output = rotate()
+
+    assert "Re-sealed 1 values" in output
+    assert rotation.master_key_usage() == {"new": 1}
+    assert bytes(store.entry_get(bucket="SYS_secrets_lookalike", key="k").value) == b"plain bytes"
+
+
+@pytest.mark.django_db
+def test_secret_environments_are_created_sealed(system, make_bucket) -> None:
+    fill(system, secrets=1, versions=1)
+    make_bucket("plain")
+
+    assert dict(Bucket.objects.values_list("name", "sealed")) == {BUCKET: True, "APP_plain": False}
