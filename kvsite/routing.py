@@ -3,7 +3,7 @@
 from django.urls import path
 
 from buckets.configs.consumers import ConfigWatchConsumer
-from buckets.watch import KeyWatchConsumer
+from buckets.kv.consumers import KeyWatchConsumer
 
 websocket_urlpatterns = [
     path("api/v1/kv/buckets/<str:bucket>/watch", KeyWatchConsumer.as_asgi(), name="kv-watch"),

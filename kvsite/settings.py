@@ -299,7 +299,7 @@ KV_MASTER_KEYS = master_keys_configure(
 )
 
 # --- Watch ---
-# Live watch over WebSocket (buckets/watch.py). Idle connections get a {"type": "ping"}
+# Live watch over WebSocket (buckets/watch/). Idle connections get a {"type": "ping"}
 # every HEARTBEAT seconds and are closed (4408) when nothing comes back within
 # HEARTBEAT_TIMEOUT; each connection buffers at most QUEUE_SIZE events before it is
 # closed (4008) instead of growing; a revision gap is waited for GAP seconds before

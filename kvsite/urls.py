@@ -11,7 +11,7 @@ from kvsite.http.metrics_api import MetricsApi
 # The key and item routes come first: Django tries patterns in order, and every include
 # that fails to match costs a request its share of the resolver's bookkeeping.
 urlpatterns = [
-    path("api/v1/kv/", include("buckets.api.urls")),
+    path("api/v1/kv/", include("buckets.kv.urls")),
     path("kv/", include("buckets.items.urls")),
     path("health", health.health, name="health"),
     path("ready", health.ready, name="ready"),

@@ -1,7 +1,7 @@
 """Live watch of one config document: ``/api/v1/config/{name}/watch``.
 
-The bucket watch's machinery (authentication, the shared feed with its ordering
-and gap filling, ``since``, heartbeats, bounded queues) on the document's
+The shared watch protocol (``buckets.watch``: authentication, the shared feed with
+its ordering and gap filling, ``since``, heartbeats, bounded queues) on the document's
 ``SYS_config_<env>`` bucket, narrowed to the document's key, with each change
 rendered as the config API renders documents.
 """
@@ -12,7 +12,8 @@ import json
 from buckets.configs import services as configs
 from buckets.core.fanout import Change
 from buckets.core.keys import validate_key
-from buckets.watch import KeyWatchConsumer, WatchOptions, watch_options
+from buckets.watch.consumer import WatchConsumer
+from buckets.watch.options import WatchOptions, watch_options
 from kvsite.access.permissions import CONFIG_READ, Principal
 from kvsite.http.errors import DomainError, NotFound
 
@@ -29,7 +30,7 @@ def config_frame(event: dict) -> dict:
     }
 
 
-class ConfigWatchConsumer(KeyWatchConsumer):
+class ConfigWatchConsumer(WatchConsumer):
     """One watcher of one config document (environment: ``?environment=`` or the Ironflow header)."""
 
     def watch_target(self, *, principal: Principal, query: dict[str, list[str]]) -> tuple[str, WatchOptions]:

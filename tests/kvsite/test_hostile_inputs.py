@@ -14,7 +14,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 from websockets.exceptions import ConnectionClosed
 
-from tests.buckets.test_watch import Watcher
+from tests.buckets.kv.test_consumers import Watcher
 from tests.live_server import asgi_server_factory, ws_connect  # noqa: F401  (pytest fixture)
 
 pytestmark = pytest.mark.django_db

@@ -23,7 +23,7 @@ from buckets.core.names import app_bucket
 from kvsite.access.apikeys import apikey_create
 from kvsite.http.bodies import REFUSED_ROUTE, WsgiBodyGuard, _framing
 from kvsite.http.metrics import REQUESTS
-from tests.buckets.test_watch import Watcher
+from tests.buckets.kv.test_consumers import Watcher
 from tests.live_server import (
     SERVING_PATHS,
     AsgiServer,

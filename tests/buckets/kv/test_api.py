@@ -217,7 +217,7 @@ def test_history_lists_markers_oldest_first(admin_client: APIClient, make_bucket
     ]
 
 
-# W/"1" never matches (RFC 9110 strong comparison): tests/buckets/test_preconditions.py.
+# W/"1" never matches (RFC 9110 strong comparison): tests/kvsite/http/test_preconditions.py.
 @pytest.mark.parametrize("if_match", ["1", '"1"'])
 def test_if_match_accepts_bare_and_quoted_revisions(admin_client: APIClient, make_bucket, if_match: str) -> None:
     make_bucket("cas")

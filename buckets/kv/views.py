@@ -1,15 +1,28 @@
-"""The bucket & key REST API: parse, authorize, call the storage core, render."""
+"""The bucket & key REST API (/api/v1/kv/buckets): parse, authorize, call the storage core, render.
+
+The bucket API's rules (public names, permissions on them, audited bucket
+changes) are ``services``; a key operation authorizes its bucket before it
+parses the rest of the request, then calls the core.
+"""
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from buckets.api.serializers import (
+from buckets.core import store
+from buckets.kv import services as kv
+from buckets.kv.inputs import (
     BucketCreateInput,
+    bucket_create_input,
+    key_delete_input,
+    key_list_input,
+    key_put_input,
+    key_revision_input,
+)
+from buckets.kv.outputs import (
     BucketInfoOutput,
     BucketListOutput,
     EntryOutput,
@@ -19,37 +32,13 @@ from buckets.api.serializers import (
     bucket_info,
     entry_body,
 )
-from buckets.core import store
-from buckets.core.names import APP_PREFIX, app_bucket, new_app_bucket, public_name
-from kvsite.access.audit import Action as AuditAction
-from kvsite.access.audit import audit_actor_from_request, audit_refusals
-from kvsite.access.permissions import (
-    ENTRY_DELETE,
-    ENTRY_READ,
-    ENTRY_WRITE,
-    NAMESPACE_DELETE,
-    NAMESPACE_READ,
-    NAMESPACE_WRITE,
-)
+from kvsite.access.audit import audit_actor_from_request
+from kvsite.access.permissions import ENTRY_DELETE, ENTRY_READ, ENTRY_WRITE
 from kvsite.http.bodies import DEFAULT_BODY_MAX_BYTES
-from kvsite.http.errors import ErrorOutput, ValueTooLarge
-from kvsite.http.preconditions import (
-    IF_MATCH_DESCRIPTION,
-    parse_bool,
-    parse_if_match,
-    parse_positive_int,
-    parse_revision,
-    parse_write_condition,
-)
+from kvsite.http.errors import ErrorOutput
+from kvsite.http.preconditions import IF_MATCH_DESCRIPTION
 
 ERRORS = {status: OpenApiResponse(ErrorOutput) for status in (400, 401, 403, 404)}
-
-
-def _authorized_bucket(request: Request, name: str, permission: str) -> str:
-    """Check ``permission`` on the user bucket ``name``; return its internal name."""
-    internal = app_bucket(name)
-    request.user.require(permission, bucket=name)
-    return internal
 
 
 def _etag(revision: int) -> str:
@@ -61,12 +50,7 @@ class BucketListCreateApi(APIView):
 
     @extend_schema(operation_id="kv_bucket_list", responses={200: BucketListOutput, **ERRORS})
     def get(self, request: Request) -> Response:
-        request.user.require(NAMESPACE_READ)
-        buckets = [
-            bucket_info(bucket)
-            for bucket in store.bucket_list(prefix=APP_PREFIX)
-            if request.user.can_access_bucket(public_name(bucket.name))
-        ]
+        buckets = [bucket_info(bucket) for bucket in kv.bucket_list(principal=request.user)]
         return Response({"buckets": buckets, "count": len(buckets)})
 
     @extend_schema(
@@ -75,38 +59,19 @@ class BucketListCreateApi(APIView):
         responses={201: BucketInfoOutput, 409: OpenApiResponse(ErrorOutput), **ERRORS},
     )
     def post(self, request: Request) -> Response:
-        params = BucketCreateInput(data=request.data)
-        params.is_valid(raise_exception=True)
-        data = params.validated_data
-        actor = audit_actor_from_request(request)
-        with audit_refusals(actor=actor, action=AuditAction.WRITE) as scope:
-            scope.namespace = new_app_bucket(data["name"])
-            request.user.require(NAMESPACE_WRITE, bucket=data["name"])
-            bucket = store.bucket_create(
-                name=scope.namespace,
-                description=data["description"],
-                ttl_seconds=data["ttl_seconds"],
-                max_value_size=data["max_value_size"],
-                max_bytes=data["max_bytes"],
-                history=data["history"],
-                audit=actor,
-            )
+        params = bucket_create_input(request.data)
+        bucket = kv.bucket_create(actor=audit_actor_from_request(request), **params)
         return Response(bucket_info(bucket), status=201)
 
 
 class BucketDetailApi(APIView):
     @extend_schema(operation_id="kv_bucket_info", responses={200: BucketInfoOutput, **ERRORS})
     def get(self, request: Request, bucket: str) -> Response:
-        internal = _authorized_bucket(request, bucket, NAMESPACE_READ)
-        return Response(bucket_info(store.bucket_get(name=internal)))
+        return Response(bucket_info(kv.bucket_get(principal=request.user, name=bucket)))
 
     @extend_schema(operation_id="kv_bucket_delete", responses={204: None, **ERRORS})
     def delete(self, request: Request, bucket: str) -> Response:
-        actor = audit_actor_from_request(request)
-        with audit_refusals(actor=actor, action=AuditAction.DELETE) as scope:
-            scope.namespace = app_bucket(bucket)
-            internal = _authorized_bucket(request, bucket, NAMESPACE_DELETE)
-            store.bucket_delete(name=internal, audit=actor)
+        kv.bucket_delete(actor=audit_actor_from_request(request), name=bucket)
         return Response(status=204)
 
 
@@ -121,13 +86,8 @@ class KeyListApi(APIView):
         responses={200: KeyListOutput, **ERRORS},
     )
     def get(self, request: Request, bucket: str) -> Response:
-        internal = _authorized_bucket(request, bucket, ENTRY_READ)
-        page = store.key_list(
-            bucket=internal,
-            pattern=request.query_params.get("filter") or None,
-            limit=parse_positive_int(request.query_params.get("limit"), name="limit"),
-            cursor=request.query_params.get("cursor") or None,
-        )
+        internal = kv.bucket_authorize(principal=request.user, name=bucket, permission=ENTRY_READ)
+        page = store.key_list(bucket=internal, **key_list_input(request.query_params))
         body = {"keys": page.keys, "count": len(page.keys)}
         if page.next_cursor:
             body["next_cursor"] = page.next_cursor
@@ -144,10 +104,8 @@ class KeyDetailApi(APIView):
         responses={200: EntryOutput, **ERRORS},
     )
     def get(self, request: Request, bucket: str, key: str) -> Response:
-        internal = _authorized_bucket(request, bucket, ENTRY_READ)
-        raw_revision = request.query_params.get("revision")
-        revision = parse_revision(raw_revision, what="revision") if raw_revision is not None else None
-        entry = store.entry_get(bucket=internal, key=key, revision=revision)
+        internal = kv.bucket_authorize(principal=request.user, name=bucket, permission=ENTRY_READ)
+        entry = store.entry_get(bucket=internal, key=key, revision=key_revision_input(request.query_params))
         return Response(entry_body(entry), headers={"ETag": _etag(entry.revision)})
 
     @extend_schema(
@@ -166,15 +124,8 @@ class KeyDetailApi(APIView):
         },
     )
     def put(self, request: Request, bucket: str, key: str) -> Response:
-        internal = _authorized_bucket(request, bucket, ENTRY_WRITE)
-        condition = parse_write_condition(request.headers)
-        try:
-            value = request.body
-        except RequestDataTooBig:
-            raise ValueTooLarge("request body is larger than any bucket allows") from None
-        entry = store.entry_put(
-            bucket=internal, key=key, value=value, if_absent=condition.if_absent, if_match=condition.if_match
-        )
+        internal = kv.bucket_authorize(principal=request.user, name=bucket, permission=ENTRY_WRITE)
+        entry = store.entry_put(bucket=internal, key=key, **key_put_input(request))
         return Response({"revision": entry.revision}, headers={"ETag": _etag(entry.revision)})
 
     @extend_schema(
@@ -186,9 +137,8 @@ class KeyDetailApi(APIView):
         responses={204: None, 412: OpenApiResponse(ErrorOutput), **ERRORS},
     )
     def delete(self, request: Request, bucket: str, key: str) -> Response:
-        internal = _authorized_bucket(request, bucket, ENTRY_DELETE)
-        purge = parse_bool(request.query_params.get("purge"), name="purge")
-        if_match = parse_if_match(request.headers.get("If-Match"))
+        internal = kv.bucket_authorize(principal=request.user, name=bucket, permission=ENTRY_DELETE)
+        purge, if_match = key_delete_input(request)
         remove = store.entry_purge if purge else store.entry_delete
         remove(bucket=internal, key=key, if_match=if_match)
         return Response(status=204)
@@ -197,6 +147,6 @@ class KeyDetailApi(APIView):
 class KeyHistoryApi(APIView):
     @extend_schema(operation_id="kv_key_history", responses={200: HistoryOutput, **ERRORS})
     def get(self, request: Request, bucket: str, key: str) -> Response:
-        internal = _authorized_bucket(request, bucket, ENTRY_READ)
+        internal = kv.bucket_authorize(principal=request.user, name=bucket, permission=ENTRY_READ)
         entries = [entry_body(entry) for entry in store.entry_history(bucket=internal, key=key)]
         return Response({"entries": entries, "count": len(entries)})

@@ -18,8 +18,6 @@ from django.db import connections
 from buckets.core import events, fanout, replay, store
 from buckets.core.fanout import Change, FeedEnd, feed_join, open_feeds
 from buckets.core.names import app_bucket
-from buckets.core.wildcards import compile_pattern
-from buckets.watch import KeyWatchConsumer, key_matcher, watch_options
 from tests.live_server import asgi_server_factory, redis_url, ws_connect  # noqa: F401  (pytest fixtures)
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -254,51 +252,6 @@ def test_joining_a_missing_bucket_opens_no_feed() -> None:
         await until(lambda: not get_channel_layer().groups)
 
     run(scenario)
-
-
-# --- A watcher's outbox -------------------------------------------------------------------------
-
-
-def change(revision: int, key: str) -> Change:
-    return Change({"type": "kv_update", "key": key, "revision": revision})
-
-
-def test_a_waiting_watcher_skips_non_matching_changes_without_queueing_them(settings) -> None:
-    settings.KV_WATCH_QUEUE_SIZE = 2
-
-    async def scenario() -> tuple[KeyWatchConsumer, list[tuple[int, dict]]]:
-        consumer = KeyWatchConsumer()
-        consumer.options = watch_options(query={"key": ["a.*"]})
-        consumer.matches = key_matcher(consumer.options.pattern)
-        consumer.reached = 5
-        consumer.parked = asyncio.get_running_loop().create_future()
-        closes: list[tuple[int, dict]] = []
-        consumer._shutdown = lambda code, frame: closes.append((code, frame))
-
-        consumer.offer(change(4, "a.old"))  # already sent by a replay
-        consumer.offer(change(6, "b.x"))  # nothing queued or in flight: the client has everything to 6
-        assert (consumer.reached, list(consumer.outbox)) == (6, [])
-        consumer.offer(change(7, "a.x"))  # wakes the sending task
-        assert consumer.parked is None
-        consumer.offer(change(8, "b.y"))  # queued now: 7 is not sent yet, so reached must not pass it
-        assert consumer.reached == 6
-        consumer.offer(change(9, "a.y"))  # a third queued change overflows the outbox of 2
-        return consumer, closes
-
-    consumer, closes = asyncio.run(scenario())
-
-    assert [item.revision for item in consumer.outbox] == [7, 8]
-    assert [code for code, _ in closes] == [4008]
-
-
-@pytest.mark.parametrize("pattern", ["user.*", "user.>", "*", ">", "user.1", "a.*.c", "x"])
-def test_the_compiled_key_matcher_agrees_with_the_pattern(pattern: str) -> None:
-    keys = ["user", "user.1", "user.1.name", "user:1", "a.b.c", "a.b.b.c", "x", "xy", "config"]
-    compiled = compile_pattern(pattern)
-    matches = key_matcher(compiled)
-
-    assert [bool(matches(key)) for key in keys] == [compiled.matches(key) for key in keys]
-    assert key_matcher(None) is None
 
 
 # --- Through a real server and Redis --------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Input validation and output shapes of the bucket API."""
+"""The bucket API's response bodies: their shapes (for the schema) and how a bucket or an entry is rendered."""
 
 import base64
 
@@ -6,37 +6,7 @@ from rest_framework import serializers
 
 from buckets.core.events import rfc3339
 from buckets.core.names import public_name
-from buckets.core.store import MAX_BYTES_LIMIT, MAX_DESCRIPTION, MAX_HISTORY, MAX_TTL_SECONDS
 from buckets.models import Bucket, Entry
-
-# Ironflow's SDKs send camelCase; its docs show snake_case. Both are accepted.
-BUCKET_FIELD_ALIASES = {"ttlSeconds": "ttl_seconds", "maxValueSize": "max_value_size", "maxBytes": "max_bytes"}
-
-
-class BucketCreateInput(serializers.Serializer):
-    name = serializers.CharField(max_length=64, trim_whitespace=False)
-    # The core's limits (store.bucket_create checks them too): stated here for the schema and messages.
-    description = serializers.CharField(max_length=MAX_DESCRIPTION, required=False, allow_blank=True, default="")
-    ttl_seconds = serializers.IntegerField(required=False, default=0, min_value=0, max_value=MAX_TTL_SECONDS)
-    max_value_size = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1)
-    max_bytes = serializers.IntegerField(
-        required=False, allow_null=True, default=None, min_value=-1, max_value=MAX_BYTES_LIMIT
-    )
-    history = serializers.IntegerField(required=False, default=1, min_value=1, max_value=MAX_HISTORY)
-
-    def to_internal_value(self, data):
-        if not isinstance(data, dict):
-            raise serializers.ValidationError({"non_field_errors": ["body must be a JSON object"]})
-        if "name" in data and not isinstance(data["name"], str):
-            raise serializers.ValidationError({"name": ["must be a string"]})
-        normalized = dict(data)
-        for alias, field in BUCKET_FIELD_ALIASES.items():
-            if alias in normalized:
-                value = normalized.pop(alias)
-                if field in normalized and normalized[field] != value:
-                    raise serializers.ValidationError({field: [f"{field} and {alias} disagree"]})
-                normalized[field] = value
-        return super().to_internal_value(normalized)
 
 
 class BucketInfoOutput(serializers.Serializer):
@@ -52,6 +22,7 @@ class BucketInfoOutput(serializers.Serializer):
 
 
 def bucket_info(bucket: Bucket) -> dict:
+    """A bucket as ``BucketInfoOutput``, under its public name."""
     return {
         "name": public_name(bucket.name),
         "description": bucket.description,
@@ -79,6 +50,7 @@ class EntryOutput(serializers.Serializer):
 
 
 def entry_body(entry: Entry) -> dict:
+    """An entry as ``EntryOutput``: its bytes as base64."""
     return {
         "key": entry.key,
         "value": base64.b64encode(entry.value).decode(),

@@ -1,11 +1,13 @@
-"""Live watch of a bucket over WebSocket: ``/api/v1/kv/buckets/{bucket}/watch``.
+"""The watch consumer every dialect's WebSocket extends: ``WatchConsumer``.
 
 The storage core publishes every committed change to the bucket's channel-layer
-group. This consumer authenticates at the handshake, joins its process' feed of
-the bucket (``buckets.core.fanout``: one subscription per bucket per process, which
+group. A watcher authenticates at the handshake, joins its process' feed of the
+bucket (``buckets.core.fanout``: one subscription per bucket per process, which
 orders the events, fills gaps from the database and encodes each frame once),
 and forwards the changes whose key matches the watcher's pattern, in revision
-order and exactly once; it never writes.
+order and exactly once; it never writes. Which bucket a socket watches, what is
+missing when it is gone and how a change is rendered are the subclass's
+(``watch_target``, ``target_missing``, ``frame_text``).
 
 A watcher with ``?since=`` or ``?include=current`` first sends what it reads
 from the database, then the feed's changes after that revision: it joins the
@@ -22,10 +24,9 @@ import asyncio
 import contextlib
 import json
 import logging
-import re
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -35,16 +36,14 @@ from channels.utils import await_many_dispatch
 from django.conf import settings
 
 from buckets.core import replay
-from buckets.core.exceptions import BucketNotFound
 from buckets.core.fanout import BucketFeed, Change, FeedBucketMissing, FeedEnd, FeedUnavailable, feed_join
-from buckets.core.names import app_bucket
-from buckets.core.wildcards import KeyPattern, compile_pattern
+from buckets.watch.options import WatchOptions, key_matcher, query_value
 from kvsite.access.apikeys import apikey_authenticate
 from kvsite.access.authentication import principal_for_user
-from kvsite.access.permissions import ENTRY_READ, Principal
+from kvsite.access.permissions import Principal
 from kvsite.access.tickets import ticket_redeem
 from kvsite.http import metrics
-from kvsite.http.errors import DomainError, InvalidArgument, PermissionDenied, Unauthenticated, Unavailable
+from kvsite.http.errors import DomainError, PermissionDenied, Unauthenticated, Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +52,6 @@ CLOSE_OVERFLOW = 4008
 CLOSE_HEARTBEAT = 4408
 CLOSE_OUT_OF_RANGE = 4410
 
-_REVISION_RE = re.compile(r"^[0-9]{1,18}$")
 # Queued in a watcher's outbox when a heartbeat is due.
 _PING = object()
 
@@ -67,48 +65,6 @@ def error_frame(code: str, message: str, **details: object) -> dict:
     return {"type": "error", "code": code, "message": message, **details}
 
 
-@dataclass(frozen=True)
-class WatchOptions:
-    pattern: KeyPattern | None
-    since: int | None
-    include_current: bool
-
-
-def key_matcher(pattern: KeyPattern | None) -> Callable[[str], object] | None:
-    """``pattern.matches`` with its regular expression compiled once (None: every key matches).
-
-    It runs for every change and watcher; ``KeyPattern.matches`` looks its regex
-    up in ``re``'s cache on each call.
-    """
-    if pattern is None:
-        return None
-    if pattern.is_literal:
-        return pattern.pattern.__eq__
-    return re.compile(pattern.regex).fullmatch
-
-
-def _single(query: dict[str, list[str]], name: str) -> str | None:
-    values = query.get(name)
-    return values[-1] if values else None
-
-
-def watch_options(*, query: dict[str, list[str]]) -> WatchOptions:
-    """Parse ``?key=&since=&include=`` (InvalidArgument on nonsense)."""
-    key = _single(query, "key")
-    since_raw = _single(query, "since")
-    include = _single(query, "include") or ""
-    if since_raw is not None and not _REVISION_RE.match(since_raw):
-        raise InvalidArgument("since must be a revision (a non-negative integer)")
-    if include not in ("", "current"):
-        raise InvalidArgument("include must be 'current'")
-    since = int(since_raw) if since_raw is not None else None
-    if since is not None and include:
-        raise InvalidArgument("since and include=current exclude each other")
-    return WatchOptions(
-        pattern=compile_pattern(key) if key else None, since=since, include_current=include == "current"
-    )
-
-
 class _WatchEnded(Exception):
     """Ends a watch from inside the sending task: close with ``code`` after sending ``frame``."""
 
@@ -118,7 +74,7 @@ class _WatchEnded(Exception):
         self.frame = frame
 
 
-class KeyWatchConsumer(AsyncJsonWebsocketConsumer):
+class WatchConsumer(AsyncJsonWebsocketConsumer, ABC):
     """One watcher: authenticate, join the bucket's feed, forward matching changes in order."""
 
     def __init__(self, *args, **kwargs) -> None:
@@ -182,14 +138,13 @@ class KeyWatchConsumer(AsyncJsonWebsocketConsumer):
         if self.close_after_accept is not None:
             self._shutdown(*self.close_after_accept)
 
+    @abstractmethod
     def watch_target(self, *, principal: Principal, query: dict[str, list[str]]) -> tuple[str, WatchOptions]:
-        """The internal bucket to watch and the options, once ``principal`` may read it."""
-        name = self.scope["url_route"]["kwargs"]["bucket"]
-        principal.require(ENTRY_READ, bucket=name)
-        return app_bucket(name), watch_options(query=query)
+        """The internal bucket to watch and the options, once ``principal`` may read it (DomainError if not)."""
 
+    @abstractmethod
     def target_missing(self) -> DomainError:
-        return BucketNotFound(self.scope["url_route"]["kwargs"]["bucket"])
+        """The refusal when the watched bucket does not exist (or no longer does)."""
 
     async def _join(self) -> None:
         try:
@@ -208,7 +163,7 @@ class KeyWatchConsumer(AsyncJsonWebsocketConsumer):
             if scheme.lower() != "bearer" or not token.strip():
                 raise Unauthenticated("Authorization must be 'Bearer <token>'")
             return await database_sync_to_async(apikey_authenticate)(token=token.strip())
-        ticket = _single(query, "ticket")
+        ticket = query_value(query, "ticket")
         if ticket:
             return await database_sync_to_async(ticket_redeem)(ticket=ticket)
         user = self.scope.get("user")
@@ -410,9 +365,9 @@ class KeyWatchConsumer(AsyncJsonWebsocketConsumer):
             self.parked = loop.create_future()
             await self.parked
 
+    @abstractmethod
     def frame_text(self, change: Change) -> str:
-        """The text frame for a change (shared by every watcher of the bucket in this process)."""
-        return change.text()
+        """The text frame for a change; ``change.text(render)`` renders it once for every watcher in this process."""
 
     async def _send_change(self, change: Change) -> None:
         await self.send(text_data=self.frame_text(change))

@@ -1,6 +1,8 @@
+"""Routes of the bucket & key API under /api/v1/kv/."""
+
 from django.urls import path
 
-from buckets.api import views
+from buckets.kv import views
 
 # A key may contain '/', so `<path:key>`; ".../history" is matched first, which
 # means a key whose last segment is "history" cannot be read with a plain GET.

@@ -1,0 +1,1 @@
+"""Tests of buckets/kv: the bucket & key dialect."""

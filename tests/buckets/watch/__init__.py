@@ -1,0 +1,1 @@
+"""Tests of buckets/watch: the watch protocol the dialects share."""

@@ -1,0 +1,50 @@
+"""kvsite.access.tickets: one-time WebSocket tickets, and the endpoint that issues them."""
+
+import time
+
+import pytest
+from rest_framework.test import APIClient
+
+from kvsite.access.permissions import ENTRY_READ, ROLE_PERMISSIONS, Principal
+from kvsite.access.tickets import ticket_create, ticket_redeem
+from kvsite.http.errors import Unauthenticated
+
+PRINCIPAL = Principal(kind="api_key", id=7, name="reader", permissions=frozenset({ENTRY_READ}), bucket_pattern="a*")
+
+
+def test_a_ticket_redeems_once_as_the_principal_that_asked() -> None:
+    issued = ticket_create(principal=PRINCIPAL)
+
+    assert ticket_redeem(ticket=issued.ticket) == PRINCIPAL
+    with pytest.raises(Unauthenticated):
+        ticket_redeem(ticket=issued.ticket)
+
+
+def test_a_ticket_expires(settings) -> None:
+    settings.KV_WATCH_TICKET_SECONDS = 1
+    issued = ticket_create(principal=PRINCIPAL)
+
+    time.sleep(1.1)
+
+    with pytest.raises(Unauthenticated):
+        ticket_redeem(ticket=issued.ticket)
+
+
+@pytest.mark.parametrize("ticket", ["", "kvt_unknown", "kvs_an-api-key-is-no-ticket", "kvt_" + "x" * 200])
+def test_unknown_tickets_are_refused(ticket: str) -> None:
+    with pytest.raises(Unauthenticated):
+        ticket_redeem(ticket=ticket)
+
+
+@pytest.mark.django_db
+def test_ticket_endpoint_issues_for_the_caller_and_needs_credentials(client_for) -> None:
+    response = client_for("reader", buckets="a*").post("/api/v1/ws-ticket")
+
+    assert response.status_code == 201
+    assert response.json()["expires_in"] == 30
+    principal = ticket_redeem(ticket=response.json()["ticket"])
+    assert principal.bucket_pattern == "a*"
+    assert principal.permissions == ROLE_PERMISSIONS["reader"]
+    anonymous = APIClient().post("/api/v1/ws-ticket")
+    assert anonymous.status_code == 401
+    assert anonymous.json()["code"] == "unauthenticated"
