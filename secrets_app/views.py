@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from kvsite.access.audit import audit_actor_from_request
 from kvsite.http.errors import ErrorOutput
 from secrets_app import services
-from secrets_app.api.serializers import (
+from secrets_app.inputs import (
     SecretCreateInput,
     SecretInfoOutput,
     SecretPatchInput,
