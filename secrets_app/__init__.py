@@ -2,6 +2,5 @@
 
 ``inputs`` parses requests, ``services`` holds the dialect's rules over the core's
 ``SYS_secrets_<env>`` buckets (``versions``: kept versions and rollback), ``views`` and
-``urls`` the HTTP front door, ``exceptions`` its errors. ``crypto``, ``masterkeys`` and
-``rotation`` seal values and re-seal them under a new master key.
+``urls`` the HTTP front door, ``exceptions`` its errors.
 """
