@@ -27,7 +27,7 @@ urlpatterns = [
     ),
     path("api/v1/kv/", include("buckets.api.namespace_urls")),
     path("api/v1/", include("buckets.configs.urls")),
-    path("api/v1/", include("secrets_app.api.urls")),
+    path("api/v1/", include("secrets_app.urls")),
     path("api/v1/audit", AuditListApi.as_view(), name="audit"),
     path("api/v1/ws-ticket", include("kvsite.access.tickets_api")),
     # csrf_exempt: an unknown API path is a 404 for any method, not a CSRF refusal.

@@ -1,10 +1,16 @@
-"""The Ironflow secrets API: parse, call the secrets service, render.
+"""The Ironflow secrets API: parse (``inputs``), call the secrets service, render.
 
 Every call names its environment in ``X-Ironflow-Environment-ID``; authorization
 and audit happen in ``secrets_app.services``.
+
+The output shapes live here, with the views that render them: ``SecretInfoOutput``
+(listing, info, write responses) has no value field and is built from
+``SecretInfo``, which has none either; only ``SecretValueOutput``, used by the
+reveal endpoint alone, carries a value.
 """
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -12,16 +18,19 @@ from rest_framework.views import APIView
 from kvsite.access.audit import audit_actor_from_request
 from kvsite.http.errors import ErrorOutput
 from secrets_app import services
-from secrets_app.api.serializers import (
+from secrets_app.inputs import (
+    ENVIRONMENT_HEADER,
     SecretCreateInput,
-    SecretInfoOutput,
     SecretPatchInput,
     SecretUpdateInput,
-    SecretValueOutput,
+    environment_of,
+    secret_create_input,
+    secret_patch_input,
+    secret_update_input,
 )
 
 ENVIRONMENT = OpenApiParameter(
-    "X-Ironflow-Environment-ID", str, OpenApiParameter.HEADER, required=True, description="Environment id"
+    ENVIRONMENT_HEADER, str, OpenApiParameter.HEADER, required=True, description="Environment id"
 )
 ERRORS = {status: OpenApiResponse(ErrorOutput) for status in (400, 401, 403, 404)}
 # The largest value escaped as clients such as json.dumps do by default (non-ASCII as \uXXXX: up to 3 body
@@ -29,14 +38,18 @@ ERRORS = {status: OpenApiResponse(ErrorOutput) for status in (400, 401, 403, 404
 SECRET_BODY_BYTES = 4 * services.MAX_SECRET_BYTES + 4 * 1024
 
 
-def _environment(request: Request) -> str:
-    return request.headers.get("X-Ironflow-Environment-ID", "").strip()
+class SecretInfoOutput(serializers.Serializer):
+    name = serializers.CharField()
+    revision = serializers.IntegerField()
+    description = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
 
 
-def _valid(serializer_class, request: Request) -> dict:
-    params = serializer_class(data=request.data)
-    params.is_valid(raise_exception=True)
-    return params.validated_data
+class SecretValueOutput(serializers.Serializer):
+    name = serializers.CharField()
+    value = serializers.CharField()
+    revision = serializers.IntegerField()
 
 
 class SecretListCreateApi(APIView):
@@ -46,7 +59,7 @@ class SecretListCreateApi(APIView):
         operation_id="secret_list", parameters=[ENVIRONMENT], responses={200: SecretInfoOutput(many=True), **ERRORS}
     )
     def get(self, request: Request) -> Response:
-        infos = services.secret_list(environment=_environment(request), actor=audit_actor_from_request(request))
+        infos = services.secret_list(environment=environment_of(request), actor=audit_actor_from_request(request))
         return Response(SecretInfoOutput(infos, many=True).data)
 
     @extend_schema(
@@ -56,12 +69,12 @@ class SecretListCreateApi(APIView):
         responses={201: SecretInfoOutput, 409: OpenApiResponse(ErrorOutput), **ERRORS},
     )
     def post(self, request: Request) -> Response:
-        data = _valid(SecretCreateInput, request)
+        params = secret_create_input(request.data)
         info = services.secret_create(
-            environment=_environment(request),
-            name=data["name"],
-            value=data["value"],
-            description=data.get("description", ""),
+            environment=environment_of(request),
+            name=params.name,
+            value=params.value,
+            description=params.description,
             actor=audit_actor_from_request(request),
         )
         return Response(SecretInfoOutput(info).data, status=201)
@@ -74,7 +87,7 @@ class SecretDetailApi(APIView):
     @extend_schema(operation_id="secret_info", parameters=[ENVIRONMENT], responses={200: SecretInfoOutput, **ERRORS})
     def get(self, request: Request, name: str) -> Response:
         info = services.secret_info(
-            environment=_environment(request), name=name, actor=audit_actor_from_request(request)
+            environment=environment_of(request), name=name, actor=audit_actor_from_request(request)
         )
         return Response(SecretInfoOutput(info).data)
 
@@ -85,12 +98,12 @@ class SecretDetailApi(APIView):
         responses={200: SecretInfoOutput, **ERRORS},
     )
     def put(self, request: Request, name: str) -> Response:
-        data = _valid(SecretUpdateInput, request)
+        params = secret_update_input(request.data)
         info = services.secret_update(
-            environment=_environment(request),
+            environment=environment_of(request),
             name=name,
-            value=data["value"],
-            description=data.get("description"),
+            value=params.value,
+            description=params.description,
             actor=audit_actor_from_request(request),
         )
         return Response(SecretInfoOutput(info).data)
@@ -102,19 +115,19 @@ class SecretDetailApi(APIView):
         responses={200: SecretInfoOutput, 409: OpenApiResponse(ErrorOutput), **ERRORS},
     )
     def patch(self, request: Request, name: str) -> Response:
-        data = _valid(SecretPatchInput, request)
+        params = secret_patch_input(request.data)
         info = services.secret_patch(
-            environment=_environment(request),
+            environment=environment_of(request),
             name=name,
-            new_name=data.get("name"),
-            description=data.get("description"),
+            new_name=params.new_name,
+            description=params.description,
             actor=audit_actor_from_request(request),
         )
         return Response(SecretInfoOutput(info).data)
 
     @extend_schema(operation_id="secret_delete", parameters=[ENVIRONMENT], responses={204: None, **ERRORS})
     def delete(self, request: Request, name: str) -> Response:
-        services.secret_delete(environment=_environment(request), name=name, actor=audit_actor_from_request(request))
+        services.secret_delete(environment=environment_of(request), name=name, actor=audit_actor_from_request(request))
         return Response(status=204)
 
 
@@ -126,7 +139,7 @@ class SecretValueApi(APIView):
     )
     def get(self, request: Request, name: str) -> Response:
         revealed = services.secret_reveal(
-            environment=_environment(request), name=name, actor=audit_actor_from_request(request)
+            environment=environment_of(request), name=name, actor=audit_actor_from_request(request)
         )
         # A revealed value must not sit in a browser or proxy cache.
         return Response(SecretValueOutput(revealed).data, headers={"Cache-Control": "no-store"})

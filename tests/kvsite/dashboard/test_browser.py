@@ -41,7 +41,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-sync",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
+SCREENSHOTS = Path(__file__).resolve().parents[3] / "test-output" / "screenshots"
 MASTER_KEY = "browser:" + base64.b64encode(bytes(range(32, 64))).decode()
 PASSWORD = "pw-browser-1234567"
 PLAINTEXT = "browser-PLAINTEXT-CANARY-93be"
@@ -64,7 +64,12 @@ if not _missing:
 
 
 @pytest.fixture(autouse=True)
-def _master_key() -> Iterator[None]:
+def dashboard_settings() -> Iterator[None]:
+    """This module's master key only, in place of the conftest's settings.
+
+    The server runs in another process with the default password hashers, so the
+    users made here must not get the conftest's fast (test-only) one.
+    """
     with override_settings(KV_MASTER_KEYS=MASTER_KEY):
         yield
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from secrets_app.api import views
+from secrets_app import views
 
 # Names may contain '/', so `<path:name>`; ".../value" is matched first, which
 # means a secret whose last segment is "value" cannot be read with a plain GET.

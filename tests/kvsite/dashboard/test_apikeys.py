@@ -1,0 +1,45 @@
+"""The API keys page (``/api-keys``): a new key's token shown once, revoking, form errors."""
+
+import re
+
+from kvsite.models import ApiKey
+
+from .conftest import page_text
+
+
+def test_create_api_key_shows_the_token_once(staff_client, db):
+    response = staff_client.post(
+        "/api-keys", {"name": "ci", "role": "writer", "bucket_pattern": "orders-*", "account": "team-a"}
+    )
+
+    assert response.status_code == 200
+    body = page_text(response)
+    token = re.search(r'id="issued-token"[^>]*value="(kvs_[^"]+)"', body).group(1)
+    api_key = ApiKey.objects.get(name="ci")
+    assert (api_key.role, api_key.bucket_pattern, api_key.prefix) == ("writer", "orders-*", token[:12])
+    assert api_key.account == "team-a"
+    listing = page_text(staff_client.get("/api-keys"))
+    assert api_key.prefix in listing and token not in listing
+
+
+def test_revoke_api_key(staff_client, db):
+    staff_client.post("/api-keys", {"name": "old", "role": "reader"})
+    api_key = ApiKey.objects.get(name="old")
+
+    response = staff_client.post("/api-keys/revoke", {"api_key_id": api_key.pk})
+
+    assert response.status_code == 302
+    api_key.refresh_from_db()
+    assert api_key.revoked_at is not None
+    assert "revoked" in page_text(staff_client.get("/api-keys"))
+    assert staff_client.post("/api-keys/revoke", {"api_key_id": 999999}).status_code == 404
+
+
+def test_invalid_api_key_input_is_a_form_error(staff_client, db):
+    response = staff_client.post("/api-keys", {"name": "", "role": "root"})
+    bad_account = staff_client.post("/api-keys", {"name": "x", "role": "reader", "account": "no spaces"})
+
+    assert response.status_code == 200
+    assert 'id="issued-token"' not in page_text(response)
+    assert "account must be 1-40 letters" in page_text(bad_account)
+    assert not ApiKey.objects.exists()
