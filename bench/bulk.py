@@ -89,7 +89,8 @@ def main() -> int:
     django.setup()
     from django.test import Client
 
-    from buckets import namespace_entries, namespaces
+    from buckets.namespaces import entries as namespace_entries
+    from buckets.namespaces import services as namespaces
     from kvsite.access.audit import audit_actor_system
 
     actor = audit_actor_system(name="bench")

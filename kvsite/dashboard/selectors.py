@@ -12,7 +12,7 @@ from django.db.models import F, QuerySet
 from buckets.core import store
 from buckets.core.names import APP_PREFIX, SYS_CONFIG_PREFIX, SYS_SECRETS_PREFIX
 from buckets.models import Bucket, Entry
-from buckets.namespaces import SECRET_BUCKET_PREFIX
+from buckets.namespaces.services import SECRET_BUCKET_PREFIX
 from kvsite.access.audit import Action
 from kvsite.models import ApiKey, AuditEvent
 

@@ -1,4 +1,4 @@
-"""The KV Service namespaces API: parse, call ``buckets.namespaces`` / ``buckets.namespace_entries``, render.
+"""The KV Service namespaces API: parse, call ``buckets.namespaces`` / ``buckets.namespaces.entries``, render.
 
 camelCase JSON throughout. Bodies are parsed exactly and rendered exactly, so a
 NUMBER comes back as the digits it was sent as. Authorization and audit happen
@@ -15,13 +15,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from buckets import namespace_entries as entries
-from buckets import namespaces
 from buckets.core.events import rfc3339
 from buckets.core.keys import MAX_KEY_BYTES
 from buckets.core.names import public_name
 from buckets.models import Namespace
-from buckets.namespace_entries import EntryVersion, NamespaceEntry
+from buckets.namespaces import entries
+from buckets.namespaces import services as namespaces
+from buckets.namespaces.entries import EntryVersion, NamespaceEntry
 from kvsite.access.audit import audit_actor_from_request
 from kvsite.http.bodies import DEFAULT_BODY_MAX_BYTES
 from kvsite.http.errors import ErrorOutput, InvalidArgument

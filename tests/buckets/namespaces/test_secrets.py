@@ -7,9 +7,9 @@ import pytest
 from django.db import connection
 from django.test import override_settings
 
-from buckets import namespace_entries as entries
-from buckets import namespaces
 from buckets.models import Entry, Namespace
+from buckets.namespaces import entries
+from buckets.namespaces import services as namespaces
 from kvsite.access.audit import AuditActor, audit_actor_system
 from kvsite.access.permissions import (
     ENTRY_DELETE,

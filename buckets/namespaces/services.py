@@ -10,7 +10,7 @@ name it. Its names are unique per application only.
 
 Every operation authorizes (``kvsite.access.permissions``), runs in one transaction
 with its audit row, and records refusals (``kvsite.access.audit``). Entries live in
-``buckets.namespace_entries``.
+``buckets.namespaces.entries``.
 """
 
 import uuid

@@ -8,7 +8,7 @@ of their names (``namespace_entries.RESERVED_SEGMENTS``).
 
 from django.urls import path
 
-from buckets.api import namespace_views as views
+from buckets.namespaces import views
 
 urlpatterns = [
     path("namespaces", views.NamespaceListCreateApi.as_view(), name="kv-namespaces"),

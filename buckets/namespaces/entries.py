@@ -47,7 +47,7 @@ from buckets.core.events import rfc3339
 from buckets.core.exceptions import BucketNotFound, KeyExists, KeyNotFound, RevisionMismatch
 from buckets.core.keys import validate_key
 from buckets.models import Entry, Namespace
-from buckets.namespaces import actor_may, check_ttl, namespace_access, namespace_for
+from buckets.namespaces.services import actor_may, check_ttl, namespace_access, namespace_for
 from kvsite.access.audit import Action, AuditActor, audit_operation, audit_record, audit_refusals
 from kvsite.access.permissions import (
     ENTRY_DELETE,
