@@ -21,7 +21,8 @@ from buckets.core import store
 from buckets.core.keys import MAX_KEY_BYTES
 from buckets.models import Bucket, Entry, Namespace
 from buckets.namespaces import services as namespaces
-from buckets.namespaces.entries import MAX_BULK_ITEMS, namespace_entry_put
+from buckets.namespaces.entries import namespace_entry_put
+from buckets.namespaces.inputs import MAX_BULK_ITEMS
 from buckets.namespaces.views import BULK_KEYS_BODY_BYTES, BULK_SET_MAX_VALUES
 from kvsite.access import apikeys
 from kvsite.access.audit import audit_actor_system
