@@ -17,7 +17,6 @@ PACKAGES = ("kvsite", "buckets", "secrets_app")
 DIALECTS = (
     "buckets.api",
     "buckets.namespaces",
-    "buckets.namespace_entries",
     "buckets.items",
     "buckets.configs",
     "buckets.configs.consumers",
@@ -62,11 +61,18 @@ RULES = [
     # (the modules the rule is about, the packages they may not import, why)
     ("buckets.core", DIALECTS, "the storage core serves every dialect and imports none"),
     ("buckets.items", DIALECTS, "a dialect stands on the core alone: dialects never import each other"),
+    ("buckets.namespaces", DIALECTS, "a dialect stands on the core alone: dialects never import each other"),
     ("kvsite.http", DIALECTS, "HTTP plumbing serves every dialect and knows none"),
     ("kvsite.access", DIALECTS, "access is decided the same way for every dialect, so it knows none"),
     ("buckets", ("kvsite.dashboard",), "the dashboard sits on top; only the URL conf includes it"),
     ("secrets_app", ("kvsite.dashboard",), "the dashboard sits on top; only the URL conf includes it"),
 ]
+
+# Imports the rules let pass until the step named removes them: module -> the names it may import.
+PENDING = {
+    # Sealing moves into the core: secrets_app/crypto.py becomes part of buckets/core/ (#15).
+    "buckets.namespaces.records": {"secrets_app", "secrets_app.crypto"},
+}
 
 
 @pytest.mark.parametrize(("layer", "forbidden", "why"), RULES, ids=[rule[0] for rule in RULES])
@@ -76,10 +82,24 @@ def test_import_contract(layer: str, forbidden: tuple[str, ...], why: str) -> No
         for module, path in project_modules().items()
         if within(module, layer)
         for name in imported(path)
-        if any(within(name, package) for package in forbidden) and not within(name, layer)
+        if any(within(name, package) for package in forbidden)
+        and not within(name, layer)
+        and name not in PENDING.get(module, ())
     )
 
     assert broken == [], f"{why}:\n" + "\n".join(broken)
+
+
+def test_every_pending_import_is_still_made() -> None:
+    # Once the step is done, its exception goes too, so the rule holds in full again.
+    stale = sorted(
+        f"{module} imports {name}"
+        for module, names in PENDING.items()
+        for name in names
+        if module not in project_modules() or name not in imported(project_modules()[module])
+    )
+
+    assert stale == []
 
 
 def test_only_the_url_conf_imports_the_dashboard() -> None:
