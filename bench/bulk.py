@@ -89,7 +89,8 @@ def main() -> int:
     django.setup()
     from django.test import Client
 
-    from buckets import namespace_entries, namespaces
+    from buckets.namespaces import bulk as namespace_bulk
+    from buckets.namespaces import services as namespaces
     from kvsite.access.audit import audit_actor_system
 
     actor = audit_actor_system(name="bench")
@@ -99,7 +100,7 @@ def main() -> int:
 
     def service(namespace):
         def call(entries: list[dict]) -> None:
-            namespace_entries.namespace_entries_bulk_set(namespace_id=namespace.id, entries=entries, actor=actor)
+            namespace_bulk.namespace_entries_bulk_set(namespace_id=namespace.id, entries=entries, actor=actor)
 
         return call
 

@@ -96,7 +96,7 @@ def prepare(env: dict[str, str]) -> str:
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=REPO, env=env, check=True)
     script = (
         "import django; django.setup()\n"
-        "from buckets import store\n"
+        "from buckets.core import store\n"
         "from kvsite.access.apikeys import apikey_create\n"
         f"store.bucket_create(name='APP_{BUCKET}')\n"
         "print(apikey_create(name='watchbench', role='admin').token)\n"

@@ -25,7 +25,7 @@ urlpatterns = [
         SpectacularSwaggerView.as_view(url_name="schema", content_negotiation_class=DefaultContentNegotiation),
         name="swagger-ui",
     ),
-    path("api/v1/kv/", include("buckets.api.namespace_urls")),
+    path("api/v1/kv/", include("buckets.namespaces.urls")),
     path("api/v1/", include("buckets.configs.urls")),
     path("api/v1/", include("secrets_app.urls")),
     path("api/v1/audit", AuditListApi.as_view(), name="audit"),

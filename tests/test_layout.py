@@ -15,9 +15,7 @@ PACKAGES = ("kvsite", "buckets", "secrets_app")
 # The front doors, named module by module until each has its folder; buckets/core/ is the storage
 # core, which every layer may use, and buckets/watch/ the watch protocol the dialects share.
 DIALECTS = (
-    "buckets.api",
     "buckets.namespaces",
-    "buckets.namespace_entries",
     "buckets.items",
     "buckets.configs",
     "buckets.kv",
@@ -63,6 +61,7 @@ RULES = [
     ("buckets.configs", DIALECTS, "a dialect stands on the core alone: dialects never import each other"),
     ("buckets.kv", DIALECTS, "a dialect stands on the core alone: dialects never import each other"),
     ("buckets.watch", DIALECTS, "the watch protocol serves every dialect's WebSocket and knows none"),
+    ("buckets.namespaces", DIALECTS, "a dialect stands on the core alone: dialects never import each other"),
     ("kvsite.http", DIALECTS, "HTTP plumbing serves every dialect and knows none"),
     ("kvsite.access", DIALECTS, "access is decided the same way for every dialect, so it knows none"),
     ("buckets", ("kvsite.dashboard",), "the dashboard sits on top; only the URL conf includes it"),

@@ -16,13 +16,14 @@ from django.contrib.auth import get_user_model
 from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
-from buckets import namespaces
-from buckets.api.namespace_views import BULK_KEYS_BODY_BYTES, BULK_SET_MAX_VALUES
 from buckets.configs import services as configs
 from buckets.core import store
 from buckets.core.keys import MAX_KEY_BYTES
 from buckets.models import Bucket, Entry, Namespace
-from buckets.namespace_entries import MAX_BULK_ITEMS, namespace_entry_put
+from buckets.namespaces import services as namespaces
+from buckets.namespaces.entries import namespace_entry_put
+from buckets.namespaces.inputs import MAX_BULK_ITEMS
+from buckets.namespaces.views import BULK_KEYS_BODY_BYTES, BULK_SET_MAX_VALUES
 from kvsite.access import apikeys
 from kvsite.access.audit import audit_actor_system
 from kvsite.http.bodies import DEFAULT_BODY_MAX_BYTES

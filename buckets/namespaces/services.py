@@ -1,4 +1,4 @@
-"""Namespaces of the KV Service dialect: metadata around one bucket of the storage core each.
+"""The namespaces dialect's rules for namespaces: naming, access, create / update / delete, on the storage core.
 
 A namespace is a bucket. A non-secret namespace's bucket is ``APP_<name>``, so
 the bucket API shows it under its name; bucket names are global, so a second
@@ -8,9 +8,12 @@ created through the bucket API) is a 409. A secret namespace's bucket is
 '.' is outside the secrets API's environment ids, so no other dialect can
 name it. Its names are unique per application only.
 
-Every operation authorizes (``kvsite.access.permissions``), runs in one transaction
-with its audit row, and records refusals (``kvsite.access.audit``). Entries live in
-``buckets.namespace_entries``.
+Every operation of the dialect authorizes (``namespace_access``, with
+``kvsite.access.permissions``) and only then checks the request's values
+(``inputs``), so a caller without access learns nothing from a 400. It runs in
+one transaction with its audit row and records refusals (``kvsite.access.audit``).
+Entries are ``entries``, bulk calls ``bulk``, versions, rotation and rollback
+``versions``.
 """
 
 import uuid
@@ -20,37 +23,20 @@ from django.db import IntegrityError, transaction
 
 from buckets.core import clock, store
 from buckets.core.exceptions import BucketExists
-from buckets.core.keys import has_control_characters
-from buckets.core.names import APP_PREFIX, SYS_SECRETS_PREFIX, is_plain_name
+from buckets.core.names import APP_PREFIX, SYS_SECRETS_PREFIX
 from buckets.models import Bucket, Namespace
+from buckets.namespaces import inputs
+from buckets.namespaces.exceptions import NamespaceExists, NamespaceNotEmpty, NamespaceNotFound
 from kvsite.access.audit import Action, AuditActor, audit_operation
 from kvsite.access.permissions import NAMESPACE_DELETE, NAMESPACE_READ, NAMESPACE_WRITE
-from kvsite.http.errors import AlreadyExists, DomainError, InvalidArgument, NotFound
-from kvsite.http.jsonbody import has_lone_surrogate, json_whole_number
 
 SECRET_BUCKET_PREFIX = SYS_SECRETS_PREFIX + ".ns."
 # Secret namespaces keep "every version": the core's maximum, 64 per entry.
 SECRET_HISTORY = store.MAX_HISTORY
 PLAIN_HISTORY = 10
-MAX_DESCRIPTION = 4096
-MAX_APPLICATION_ID = 100
 
 
-class NamespaceNotFound(NotFound):
-    def __init__(self, namespace_id: uuid.UUID | str) -> None:
-        super().__init__(f"namespace {str(namespace_id)!r} not found")
-
-
-class NamespaceExists(AlreadyExists):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-
-
-class NamespaceNotEmpty(DomainError):
-    status, code = 409, "failed_precondition"
-
-
-# --- Naming ------------------------------------------------------------------------------
+# --- Naming and access ---------------------------------------------------------------------
 
 
 def namespace_bucket_name(*, namespace_id: uuid.UUID, name: str, is_secret: bool) -> str:
@@ -58,49 +44,6 @@ def namespace_bucket_name(*, namespace_id: uuid.UUID, name: str, is_secret: bool
     if is_secret:
         return SECRET_BUCKET_PREFIX + namespace_id.hex
     return APP_PREFIX + name
-
-
-def _check_name(name: object) -> str:
-    if not is_plain_name(name):
-        raise InvalidArgument("name must be 1-64 letters, digits, '-' or '_'")
-    if name.startswith("SYS_"):
-        raise InvalidArgument("names starting with SYS_ are reserved")
-    return name
-
-
-def _check_application_id(application_id: object) -> str:
-    if not isinstance(application_id, str) or not application_id.strip():
-        raise InvalidArgument("applicationId is required")
-    if len(application_id) > MAX_APPLICATION_ID or has_control_characters(application_id):
-        raise InvalidArgument(f"applicationId must be at most {MAX_APPLICATION_ID} characters without controls")
-    if has_lone_surrogate(application_id):
-        raise InvalidArgument("applicationId has a lone surrogate (such as \\ud800), which is not Unicode text")
-    return application_id
-
-
-def _check_description(description: object) -> str:
-    if not isinstance(description, str) or len(description) > MAX_DESCRIPTION:
-        raise InvalidArgument(f"description must be a string of at most {MAX_DESCRIPTION} characters")
-    if has_lone_surrogate(description):
-        # An exact body keeps one, but a database column holds UTF-8 only.
-        raise InvalidArgument("description has a lone surrogate (such as \\ud800), which is not Unicode text")
-    if "\x00" in description:
-        # PostgreSQL's text columns cannot hold NUL (a DataError, so a 500, if it got that far).
-        raise InvalidArgument("description must not contain NUL characters")
-    return description
-
-
-def check_ttl(ttl: object, *, field: str) -> int | None:
-    """A TTL in seconds: null, or 1 up to the core's maximum."""
-    if ttl is None:
-        return None
-    seconds = json_whole_number(ttl)
-    if seconds is None or not 1 <= seconds <= store.MAX_TTL_SECONDS:
-        raise InvalidArgument(f"{field} must be null or between 1 and {store.MAX_TTL_SECONDS}")
-    return seconds
-
-
-# --- Lookup --------------------------------------------------------------------------------
 
 
 def namespace_for(*, namespace_id: uuid.UUID, for_update: bool = False) -> Namespace:
@@ -131,7 +74,7 @@ def actor_may(actor: AuditActor, permission: str, *, bucket: str) -> bool:
     return actor.principal is None or actor.principal.has(permission, bucket=bucket)
 
 
-# --- Reads ---------------------------------------------------------------------------------
+# --- Namespaces ----------------------------------------------------------------------------
 
 
 def namespace_list(*, application_id: str | None = None, actor: AuditActor) -> list[Namespace]:
@@ -150,9 +93,6 @@ def namespace_get(*, namespace_id: uuid.UUID, actor: AuditActor) -> Namespace:
         namespace = namespace_access(namespace_id=namespace_id, actor=actor, permission=NAMESPACE_READ)
         scope.namespace = namespace.bucket.name
         return namespace
-
-
-# --- Writes --------------------------------------------------------------------------------
 
 
 def _bucket_create(*, name: str, bucket: str, is_secret: bool, description: str) -> Bucket:
@@ -190,12 +130,11 @@ def namespace_create(
     """Create a namespace and its bucket; NamespaceExists (409) if the name is taken."""
     with audit_operation(actor=actor, action=Action.WRITE, detail="namespace created") as scope:
         actor.require(NAMESPACE_WRITE)
-        _check_name(name)
-        _check_application_id(application_id)
-        _check_description(description)
-        if not isinstance(is_secret, bool):
-            raise InvalidArgument("isSecretNamespace must be true or false")
-        default_ttl_seconds = check_ttl(default_ttl_seconds, field="defaultTtlSeconds")
+        inputs.check_name(name)
+        inputs.check_application_id(application_id)
+        inputs.check_description(description)
+        inputs.check_is_secret(is_secret)
+        default_ttl_seconds = inputs.check_ttl(default_ttl_seconds, field="defaultTtlSeconds")
         namespace_id = uuid.uuid4()
         scope.namespace = bucket_name = namespace_bucket_name(namespace_id=namespace_id, name=name, is_secret=is_secret)
         actor.require(NAMESPACE_WRITE, bucket=bucket_name)
@@ -251,17 +190,17 @@ def namespace_update(
         namespace = namespace_for(namespace_id=namespace_id, for_update=True)
         scope.namespace = namespace.bucket.name
         actor.require(NAMESPACE_WRITE, bucket=namespace.bucket.name)
-        new_name = namespace.name if isinstance(name, _Unset) else _check_name(name)
+        new_name = namespace.name if isinstance(name, _Unset) else inputs.check_name(name)
         new_application = (
-            namespace.application_id if isinstance(application_id, _Unset) else _check_application_id(application_id)
+            namespace.application_id
+            if isinstance(application_id, _Unset)
+            else inputs.check_application_id(application_id)
         )
         if not isinstance(description, _Unset):
-            namespace.description = _check_description(description)
+            namespace.description = inputs.check_description(description)
         if not isinstance(default_ttl_seconds, _Unset):
-            namespace.default_ttl_seconds = check_ttl(default_ttl_seconds, field="defaultTtlSeconds")
-        new_secret = namespace.is_secret if isinstance(is_secret, _Unset) else is_secret
-        if not isinstance(new_secret, bool):
-            raise InvalidArgument("isSecretNamespace must be true or false")
+            namespace.default_ttl_seconds = inputs.check_ttl(default_ttl_seconds, field="defaultTtlSeconds")
+        new_secret = namespace.is_secret if isinstance(is_secret, _Unset) else inputs.check_is_secret(is_secret)
         if (new_name, new_application) != (namespace.name, namespace.application_id):
             _check_unique(application_id=new_application, name=new_name, exclude=namespace.id)
         new_bucket = namespace_bucket_name(namespace_id=namespace.id, name=new_name, is_secret=new_secret)

@@ -3,12 +3,12 @@
 Namespace ids are UUIDs (the ``uuid`` converter), so ``/api/v1/kv/<id>/...``
 never matches ``/api/v1/kv/buckets/...``. Key paths contain '/', so the
 sub-resources are matched first; a multi-segment key path may not end in one
-of their names (``namespace_entries.RESERVED_SEGMENTS``).
+of their names (``inputs.RESERVED_SEGMENTS``).
 """
 
 from django.urls import path
 
-from buckets.api import namespace_views as views
+from buckets.namespaces import views
 
 urlpatterns = [
     path("namespaces", views.NamespaceListCreateApi.as_view(), name="kv-namespaces"),

@@ -1,9 +1,10 @@
-"""The KV Service namespaces API: parse, call ``buckets.namespaces`` / ``buckets.namespace_entries``, render.
+"""The KV Service namespaces API: parse (``inputs``), call the dialect's services, render.
 
 camelCase JSON throughout. Bodies are parsed exactly and rendered exactly, so a
-NUMBER comes back as the digits it was sent as. Authorization and audit happen
-in the services; errors come from the project's one handler. Each view declares
-the largest body it takes (``body_max_bytes``).
+NUMBER comes back as the digits it was sent as. A view reads a body's shape
+(an object of known fields); authorization, the checks of the values (after it)
+and audit happen in the services; errors come from the project's one handler.
+Each view declares the largest body it takes (``body_max_bytes``).
 """
 
 import uuid
@@ -15,28 +16,27 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from buckets import namespace_entries as entries
-from buckets import namespaces
 from buckets.core.events import rfc3339
 from buckets.core.keys import MAX_KEY_BYTES
 from buckets.core.names import public_name
 from buckets.models import Namespace
-from buckets.namespace_entries import EntryVersion, NamespaceEntry
+from buckets.namespaces import bulk, entries, inputs, services, versions
+from buckets.namespaces.entries import NamespaceEntry
+from buckets.namespaces.records import VALUE_TYPES
+from buckets.namespaces.versions import EntryVersion
 from kvsite.access.audit import audit_actor_from_request
 from kvsite.http.bodies import DEFAULT_BODY_MAX_BYTES
-from kvsite.http.errors import ErrorOutput, InvalidArgument
+from kvsite.http.errors import ErrorOutput
 from kvsite.http.jsonbody import ExactJsonBodyParser, JsonBodyParser, request_json
 from kvsite.http.negotiation import ExactJsonRenderer
 from kvsite.http.preconditions import parse_positive_int
 
 ERRORS = {status: OpenApiResponse(ErrorOutput) for status in (400, 401, 403, 404, 409, 413)}
-NAMESPACE_FIELDS = frozenset({"name", "description", "applicationId", "isSecretNamespace", "defaultTtlSeconds"})
-PUT_FIELDS = frozenset({"value", "valueType", "ttlSeconds", "metadata", "version"})
 # A value is at most a bucket's value size; the body gets room for escaping and framing.
 ENTRY_BODY_BYTES = 4 * settings.KV_DEFAULT_MAX_VALUE_SIZE + 64 * 1024
 SMALL_BODY_BYTES = DEFAULT_BODY_MAX_BYTES
 # A full list of the longest keys (a key's characters escape to at most 2 bytes, '/' as \/), quoted, and framing.
-BULK_KEYS_BODY_BYTES = entries.MAX_BULK_ITEMS * (2 * MAX_KEY_BYTES + 8) + 4 * 1024
+BULK_KEYS_BODY_BYTES = inputs.MAX_BULK_ITEMS * (2 * MAX_KEY_BYTES + 8) + 4 * 1024
 # As many entries as fit the largest value a bucket may hold.
 BULK_SET_BODY_BYTES = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
 BULK_SET_MAX_VALUES = 100_000
@@ -60,23 +60,7 @@ class BulkKeysApi(NamespaceApi):
 
     parser_classes = [JsonBodyParser]
     body_max_bytes = BULK_KEYS_BODY_BYTES
-    body_list_limits = {"keys": entries.MAX_BULK_ITEMS}
-
-
-def _bulk_list(body: dict, name: str) -> list:
-    """``body[name]``, counted before any item is looked at: an over-long list costs its parse and no more."""
-    return entries.bulk_list_checked(body.get(name), name=name)
-
-
-def _body(request: Request, *, allowed: frozenset[str] | None = None) -> dict:
-    body = request_json(request)
-    if not isinstance(body, dict):
-        raise InvalidArgument("body must be a JSON object")
-    if allowed is not None:
-        unknown = sorted(set(body) - allowed)
-        if unknown:
-            raise InvalidArgument(f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
-    return body
+    body_list_limits = {"keys": inputs.MAX_BULK_ITEMS}
 
 
 def _time(moment) -> str | None:
@@ -163,7 +147,7 @@ EntryOutput = inline_serializer(
         "id": serializers.CharField(),
         "keyPath": serializers.CharField(),
         "value": serializers.JSONField(required=False),
-        "valueType": serializers.ChoiceField(choices=entries.VALUE_TYPES),
+        "valueType": serializers.ChoiceField(choices=VALUE_TYPES),
         "version": serializers.IntegerField(),
         "expiresAt": serializers.DateTimeField(allow_null=True),
         "metadata": serializers.DictField(),
@@ -177,7 +161,7 @@ EntryInput = inline_serializer(
     "NamespaceEntryInput",
     {
         "value": serializers.JSONField(),
-        "valueType": serializers.ChoiceField(choices=entries.VALUE_TYPES),
+        "valueType": serializers.ChoiceField(choices=VALUE_TYPES),
         "ttlSeconds": serializers.IntegerField(required=False, allow_null=True),
         "metadata": serializers.DictField(required=False),
         "version": serializers.IntegerField(required=False),
@@ -235,21 +219,15 @@ class NamespaceListCreateApi(NamespaceApi):
         responses={200: inline_serializer("NamespaceList", {"namespaces": NamespaceOutput.__class__(many=True)})},
     )
     def get(self, request: Request) -> Response:
-        rows = namespaces.namespace_list(
+        rows = services.namespace_list(
             application_id=request.query_params.get("applicationId") or None, actor=audit_actor_from_request(request)
         )
         return Response({"namespaces": [namespace_body(row) for row in rows]})
 
     @extend_schema(operation_id="namespace_create", request=NamespaceInput, responses={201: NamespaceOutput, **ERRORS})
     def post(self, request: Request) -> Response:
-        body = _body(request, allowed=NAMESPACE_FIELDS)
-        namespace = namespaces.namespace_create(
-            name=body.get("name"),
-            application_id=body.get("applicationId"),
-            description=body.get("description") or "",
-            is_secret=body.get("isSecretNamespace", False),
-            default_ttl_seconds=body.get("defaultTtlSeconds"),
-            actor=audit_actor_from_request(request),
+        namespace = services.namespace_create(
+            **inputs.namespace_create_input(request_json(request)), actor=audit_actor_from_request(request)
         )
         return Response(namespace_body(namespace), status=201)
 
@@ -257,26 +235,18 @@ class NamespaceListCreateApi(NamespaceApi):
 class NamespaceDetailApi(NamespaceApi):
     @extend_schema(operation_id="namespace_get", responses={200: NamespaceOutput, **ERRORS})
     def get(self, request: Request, ns_id: uuid.UUID) -> Response:
-        namespace = namespaces.namespace_get(namespace_id=ns_id, actor=audit_actor_from_request(request))
+        namespace = services.namespace_get(namespace_id=ns_id, actor=audit_actor_from_request(request))
         return Response(namespace_body(namespace))
 
     @extend_schema(operation_id="namespace_update", request=NamespaceInput, responses={200: NamespaceOutput, **ERRORS})
     def put(self, request: Request, ns_id: uuid.UUID) -> Response:
-        body = _body(request, allowed=NAMESPACE_FIELDS)
-        fields = {
-            "name": "name",
-            "applicationId": "application_id",
-            "description": "description",
-            "isSecretNamespace": "is_secret",
-            "defaultTtlSeconds": "default_ttl_seconds",
-        }
-        changes = {argument: body[name] for name, argument in fields.items() if name in body}
-        namespace = namespaces.namespace_update(namespace_id=ns_id, actor=audit_actor_from_request(request), **changes)
+        changes = inputs.namespace_update_input(request_json(request))
+        namespace = services.namespace_update(namespace_id=ns_id, actor=audit_actor_from_request(request), **changes)
         return Response(namespace_body(namespace))
 
     @extend_schema(operation_id="namespace_delete", responses={204: None, **ERRORS})
     def delete(self, request: Request, ns_id: uuid.UUID) -> Response:
-        namespaces.namespace_delete(namespace_id=ns_id, actor=audit_actor_from_request(request))
+        services.namespace_delete(namespace_id=ns_id, actor=audit_actor_from_request(request))
         return Response(status=204)
 
 
@@ -289,7 +259,7 @@ class EntryListApi(NamespaceApi):
         parameters=[
             OpenApiParameter("prefix", str, description="Whole path segments: config/database"),
             OpenApiParameter("cursor", str, description="nextCursor of the previous page"),
-            OpenApiParameter("limit", int, description=f"1-{entries.MAX_PAGE}, default {entries.DEFAULT_PAGE}"),
+            OpenApiParameter("limit", int, description=f"1-{inputs.MAX_PAGE}, default {entries.DEFAULT_PAGE}"),
         ],
         responses={200: EntryPageOutput, **ERRORS},
     )
@@ -320,17 +290,10 @@ class EntryDetailApi(NamespaceApi):
 
     @extend_schema(operation_id="namespace_entry_put", request=EntryInput, responses={200: EntryOutput, **ERRORS})
     def put(self, request: Request, ns_id: uuid.UUID, key_path: str) -> Response:
-        body = _body(request, allowed=PUT_FIELDS)
-        if "value" not in body:
-            raise InvalidArgument("value is required")
         entry = entries.namespace_entry_put(
             namespace_id=ns_id,
             key_path=key_path,
-            value=body["value"],
-            value_type=body.get("valueType"),
-            ttl_seconds=body.get("ttlSeconds"),
-            metadata=body.get("metadata"),
-            version=body.get("version"),
+            **inputs.entry_put_input(request_json(request)),
             actor=audit_actor_from_request(request),
         )
         return Response(entry_body(entry))
@@ -349,11 +312,9 @@ class EntryRotateApi(NamespaceApi):
 
     @extend_schema(operation_id="namespace_entry_rotate", request=RotateInput, responses={200: EntryOutput, **ERRORS})
     def post(self, request: Request, ns_id: uuid.UUID, key_path: str) -> Response:
-        body = _body(request, allowed=frozenset({"value"}))
-        if "value" not in body:
-            raise InvalidArgument("value is required")
-        entry = entries.namespace_entry_rotate(
-            namespace_id=ns_id, key_path=key_path, value=body["value"], actor=audit_actor_from_request(request)
+        value = inputs.entry_rotate_input(request_json(request))
+        entry = versions.namespace_entry_rotate(
+            namespace_id=ns_id, key_path=key_path, value=value, actor=audit_actor_from_request(request)
         )
         return Response(entry_body(entry))
 
@@ -361,10 +322,10 @@ class EntryRotateApi(NamespaceApi):
 class EntryVersionsApi(NamespaceApi):
     @extend_schema(operation_id="namespace_entry_versions", responses={200: VersionsOutput, **ERRORS})
     def get(self, request: Request, ns_id: uuid.UUID, key_path: str) -> Response:
-        versions = entries.namespace_entry_versions(
+        kept = versions.namespace_entry_versions(
             namespace_id=ns_id, key_path=key_path, actor=audit_actor_from_request(request)
         )
-        return Response({"keyPath": key_path, "versions": [version_body(version) for version in versions]})
+        return Response({"keyPath": key_path, "versions": [version_body(version) for version in kept]})
 
 
 class EntryRollbackApi(NamespaceApi):
@@ -372,9 +333,9 @@ class EntryRollbackApi(NamespaceApi):
         operation_id="namespace_entry_rollback", request=RollbackInput, responses={200: EntryOutput, **ERRORS}
     )
     def post(self, request: Request, ns_id: uuid.UUID, key_path: str) -> Response:
-        body = _body(request, allowed=frozenset({"version"}))
-        entry = entries.namespace_entry_rollback(
-            namespace_id=ns_id, key_path=key_path, version=body.get("version"), actor=audit_actor_from_request(request)
+        version = inputs.entry_rollback_input(request_json(request))
+        entry = versions.namespace_entry_rollback(
+            namespace_id=ns_id, key_path=key_path, version=version, actor=audit_actor_from_request(request)
         )
         return Response(entry_body(entry))
 
@@ -385,16 +346,14 @@ class EntryRollbackApi(NamespaceApi):
 class BulkGetApi(BulkKeysApi):
     @extend_schema(operation_id="namespace_bulk_get", request=KeysInput, responses={200: BulkGetOutput, **ERRORS})
     def post(self, request: Request, ns_id: uuid.UUID) -> Response:
-        keys = _bulk_list(_body(request, allowed=frozenset({"keys"})), "keys")
-        result = entries.namespace_entries_bulk_get(
-            namespace_id=ns_id, keys=keys, actor=audit_actor_from_request(request)
-        )
+        keys = inputs.bulk_input(request_json(request), name="keys")
+        result = bulk.namespace_entries_bulk_get(namespace_id=ns_id, keys=keys, actor=audit_actor_from_request(request))
         return Response({"entries": [entry_body(entry) for entry in result.entries], "missing": result.missing})
 
 
 class BulkSetApi(NamespaceApi):
     body_max_bytes = BULK_SET_BODY_BYTES
-    body_list_limits = {"entries": entries.MAX_BULK_ITEMS}
+    body_list_limits = {"entries": inputs.MAX_BULK_ITEMS}
     # Each entry becomes a record in the namespace's bucket (at most the default value size).
     body_item_max_bytes = settings.KV_DEFAULT_MAX_VALUE_SIZE
     # Numbers are parsed exactly (about 1 us each): 8 MiB could hold four million of them, seconds
@@ -403,8 +362,8 @@ class BulkSetApi(NamespaceApi):
 
     @extend_schema(operation_id="namespace_bulk_set", request=BulkSetInput, responses={200: BulkSetOutput, **ERRORS})
     def post(self, request: Request, ns_id: uuid.UUID) -> Response:
-        items = _bulk_list(_body(request, allowed=frozenset({"entries"})), "entries")
-        written = entries.namespace_entries_bulk_set(
+        items = inputs.bulk_input(request_json(request), name="entries")
+        written = bulk.namespace_entries_bulk_set(
             namespace_id=ns_id, entries=items, actor=audit_actor_from_request(request)
         )
         return Response({"entries": [entry_body(entry) for entry in written]})
@@ -413,8 +372,8 @@ class BulkSetApi(NamespaceApi):
 class BulkDeleteApi(BulkKeysApi):
     @extend_schema(operation_id="namespace_bulk_delete", request=KeysInput, responses={200: BulkDeleteOutput, **ERRORS})
     def post(self, request: Request, ns_id: uuid.UUID) -> Response:
-        keys = _bulk_list(_body(request, allowed=frozenset({"keys"})), "keys")
-        deleted = entries.namespace_entries_bulk_delete(
+        keys = inputs.bulk_input(request_json(request), name="keys")
+        deleted = bulk.namespace_entries_bulk_delete(
             namespace_id=ns_id, keys=keys, actor=audit_actor_from_request(request)
         )
         return Response({"deleted": deleted})

@@ -7,10 +7,12 @@ import pytest
 from django.db import connection
 from django.test import override_settings
 
-from buckets import namespace_entries as entries
-from buckets import namespaces
 from buckets.core import rotation, sealing
 from buckets.models import Entry, Namespace
+from buckets.namespaces import bulk, entries
+from buckets.namespaces import services as namespaces
+from buckets.namespaces import versions as history
+from buckets.namespaces.exceptions import EntryNotFound, VersionNotFound
 from kvsite.access.audit import AuditActor, audit_actor_system
 from kvsite.access.permissions import (
     ENTRY_DELETE,
@@ -171,7 +173,7 @@ def test_rotate_writes_a_new_version_with_reason_rotation(vault) -> None:
     write(vault, metadata={"owner": "db"}, ttl_seconds=3600)
     rotator = actor_with(SECRET_ROTATE)
 
-    rotated = entries.namespace_entry_rotate(namespace_id=vault.id, key_path="db/password", value="new", actor=rotator)
+    rotated = history.namespace_entry_rotate(namespace_id=vault.id, key_path="db/password", value="new", actor=rotator)
 
     assert (rotated.version, rotated.reason, rotated.changed_by) == (2, "rotation", "api_key:42")
     assert rotated.metadata == {"owner": "db"}
@@ -187,30 +189,30 @@ def test_rotate_keeps_the_value_type(vault) -> None:
     write(vault, key_path="port", value=5432, value_type="NUMBER")
 
     with pytest.raises(Exception, match="valueType NUMBER"):
-        entries.namespace_entry_rotate(namespace_id=vault.id, key_path="port", value="x", actor=SYSTEM)
+        history.namespace_entry_rotate(namespace_id=vault.id, key_path="port", value="x", actor=SYSTEM)
 
 
 def test_rotate_is_for_secret_namespaces_and_existing_entries(vault, plain) -> None:
     write(plain, key_path="k", value="v")
 
     with pytest.raises(Exception, match="secret namespaces"):
-        entries.namespace_entry_rotate(namespace_id=plain.id, key_path="k", value="x", actor=SYSTEM)
-    with pytest.raises(entries.EntryNotFound):
-        entries.namespace_entry_rotate(namespace_id=vault.id, key_path="absent", value="x", actor=SYSTEM)
+        history.namespace_entry_rotate(namespace_id=plain.id, key_path="k", value="x", actor=SYSTEM)
+    with pytest.raises(EntryNotFound):
+        history.namespace_entry_rotate(namespace_id=vault.id, key_path="absent", value="x", actor=SYSTEM)
     assert AuditEvent.objects.filter(action="ROTATE", success=False).count() == 2
 
 
 def test_versions_list_number_actor_reason_and_time_newest_first(vault) -> None:
     write(vault, value="v1")
     write(vault, value="v2")
-    entries.namespace_entry_rotate(
+    history.namespace_entry_rotate(
         namespace_id=vault.id, key_path="db/password", value="v3", actor=actor_with(SECRET_ROTATE)
     )
-    entries.namespace_entry_rollback(
+    history.namespace_entry_rollback(
         namespace_id=vault.id, key_path="db/password", version=1, actor=actor_with(SECRET_ROTATE)
     )
 
-    versions = entries.namespace_entry_versions(namespace_id=vault.id, key_path="db/password", actor=SYSTEM)
+    versions = history.namespace_entry_versions(namespace_id=vault.id, key_path="db/password", actor=SYSTEM)
 
     assert [(v.version, v.reason, v.changed_by, v.value) for v in versions] == [
         (4, "rollback", "api_key:42", "v1"),
@@ -223,7 +225,7 @@ def test_versions_list_number_actor_reason_and_time_newest_first(vault) -> None:
 
 def test_versions_without_secret_read_carry_no_values(vault) -> None:
     write(vault)
-    versions = entries.namespace_entry_versions(
+    versions = history.namespace_entry_versions(
         namespace_id=vault.id, key_path="db/password", actor=actor_with(ENTRY_READ)
     )
 
@@ -234,7 +236,7 @@ def test_secret_namespaces_keep_64_versions(vault) -> None:
     for index in range(70):
         write(vault, value=f"v{index}")
 
-    versions = entries.namespace_entry_versions(namespace_id=vault.id, key_path="db/password", actor=SYSTEM)
+    versions = history.namespace_entry_versions(namespace_id=vault.id, key_path="db/password", actor=SYSTEM)
 
     assert len(versions) == 64
     assert (versions[0].version, versions[-1].version) == (70, 7)
@@ -243,8 +245,8 @@ def test_secret_namespaces_keep_64_versions(vault) -> None:
 def test_rollback_to_a_version_no_longer_kept_is_404(vault) -> None:
     write(vault)
 
-    with pytest.raises(entries.VersionNotFound):
-        entries.namespace_entry_rollback(namespace_id=vault.id, key_path="db/password", version=5, actor=SYSTEM)
+    with pytest.raises(VersionNotFound):
+        history.namespace_entry_rollback(namespace_id=vault.id, key_path="db/password", version=5, actor=SYSTEM)
     assert AuditEvent.objects.filter(action="ROLLBACK", success=False).exists()
 
 
@@ -307,29 +309,29 @@ OPERATIONS = {
     ),
     "bulk_get": (
         ENTRY_READ,
-        lambda ns, a: entries.namespace_entries_bulk_get(namespace_id=ns.id, keys=["db/password"], actor=a),
+        lambda ns, a: bulk.namespace_entries_bulk_get(namespace_id=ns.id, keys=["db/password"], actor=a),
     ),
     "bulk_set": (
         ENTRY_WRITE,
-        lambda ns, a: entries.namespace_entries_bulk_set(
+        lambda ns, a: bulk.namespace_entries_bulk_set(
             namespace_id=ns.id, entries=[{"keyPath": "b", "value": "1", "valueType": "STRING"}], actor=a
         ),
     ),
     "bulk_delete": (
         ENTRY_DELETE,
-        lambda ns, a: entries.namespace_entries_bulk_delete(namespace_id=ns.id, keys=["db/password"], actor=a),
+        lambda ns, a: bulk.namespace_entries_bulk_delete(namespace_id=ns.id, keys=["db/password"], actor=a),
     ),
     "versions": (
         ENTRY_READ,
-        lambda ns, a: entries.namespace_entry_versions(namespace_id=ns.id, key_path="db/password", actor=a),
+        lambda ns, a: history.namespace_entry_versions(namespace_id=ns.id, key_path="db/password", actor=a),
     ),
     "rotate": (
         SECRET_ROTATE,
-        lambda ns, a: entries.namespace_entry_rotate(namespace_id=ns.id, key_path="db/password", value="y", actor=a),
+        lambda ns, a: history.namespace_entry_rotate(namespace_id=ns.id, key_path="db/password", value="y", actor=a),
     ),
     "rollback": (
         SECRET_ROTATE,
-        lambda ns, a: entries.namespace_entry_rollback(namespace_id=ns.id, key_path="db/password", version=1, actor=a),
+        lambda ns, a: history.namespace_entry_rollback(namespace_id=ns.id, key_path="db/password", version=1, actor=a),
     ),
 }
 ALL = frozenset(
@@ -353,10 +355,10 @@ def test_rollback_in_a_plain_namespace_needs_entry_write(plain) -> None:
     write(plain, key_path="k", value="v")
 
     with pytest.raises(PermissionDenied):
-        entries.namespace_entry_rollback(
+        history.namespace_entry_rollback(
             namespace_id=plain.id, key_path="k", version=1, actor=actor_with(SECRET_ROTATE)
         )
-    rolled = entries.namespace_entry_rollback(
+    rolled = history.namespace_entry_rollback(
         namespace_id=plain.id, key_path="k", version=1, actor=actor_with(ENTRY_WRITE)
     )
     assert rolled.version == 2
@@ -381,3 +383,7 @@ def test_creating_needs_namespace_write_on_the_bucket(vault) -> None:
         name="x", application_id="a", actor=actor_with(NAMESPACE_WRITE, bucket_pattern="APP_x")
     )
     assert created.bucket.name == "APP_x"
+
+
+def test_secret_namespaces_keep_their_entries_in_sealed_buckets(vault, plain) -> None:
+    assert (vault.bucket.sealed, plain.bucket.sealed) == (True, False)

@@ -570,6 +570,22 @@ def test_a_key_limited_to_other_buckets_cannot_reach_the_namespace(client_for, m
     assert client_for("admin", buckets="APP_cfg").get(f"{NS}/{namespace['id']}").status_code == 200
 
 
+def test_access_is_decided_before_the_values_are_checked(client_for, admin, make_namespace) -> None:
+    # A caller without access learns nothing from a 400, and a refused value is on record.
+    namespace = make_namespace("cfg")
+    reader = client_for("reader")
+    unknown = {"id": "00000000-0000-4000-8000-000000000000"}
+
+    assert put(reader, namespace, "a", 7, "STRING").status_code == 403
+    assert reader.post(NS, {"name": "SYS_x", "applicationId": "a"}, format="json").status_code == 403
+    assert put(admin, unknown, "a", 7, "STRING").status_code == 404
+    refused = put(admin, namespace, "a", 7, "STRING")
+    assert (refused.status_code, refused.json()["error"]) == (400, "value must be a string for valueType STRING")
+    assert [(r.action, r.key_path, r.reason) for r in audit_rows(namespace="APP_cfg", success=False)] == [
+        ("WRITE", "a", "value must be a string for valueType STRING")
+    ]
+
+
 def test_unauthenticated_requests_are_401(make_namespace) -> None:
     namespace = make_namespace()
 

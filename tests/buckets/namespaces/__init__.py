@@ -1,0 +1,1 @@
+"""Tests of buckets/namespaces: the KV Service namespaces dialect."""
