@@ -19,6 +19,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Max
@@ -41,12 +42,27 @@ BUCKET_FIELDS = (
 )
 ENTRY_BATCH = 2000
 
+# A line as json.loads reads it: its fields are checked as they are used.
+Record = dict[str, Any]
 
-def _parse_time(raw: str | None) -> datetime | None:
-    return datetime.fromisoformat(raw.replace("Z", "+00:00")) if raw else None
+
+def _parse_time(raw: object) -> datetime | None:
+    if not raw:
+        return None
+    if not isinstance(raw, str):
+        raise ValueError(f"not a timestamp: {raw!r}")
+    return datetime.fromisoformat(raw.replace("Z", "+00:00"))
 
 
-def bucket_export(*, bucket: Bucket) -> Iterator[dict]:
+def _required_time(raw: object, *, name: str) -> datetime:
+    """A timestamp the line must carry (its column cannot be null); ValueError naming it otherwise."""
+    moment = _parse_time(raw)
+    if moment is None:
+        raise ValueError(f"{name} is missing")
+    return moment
+
+
+def bucket_export(*, bucket: Bucket) -> Iterator[dict[str, object]]:
     """The bucket's header line, then every kept entry in revision order."""
     yield {
         "type": "bucket",
@@ -85,7 +101,7 @@ class ImportReport:
     buckets: dict[str, int] = field(default_factory=dict)
 
 
-def _entry_from(record: dict, bucket: Bucket) -> Entry:
+def _entry_from(record: Record, bucket: Bucket) -> Entry:
     try:
         value = base64.b64decode(record["value"], validate=True)
         return Entry(
@@ -95,7 +111,7 @@ def _entry_from(record: dict, bucket: Bucket) -> Entry:
             operation=Entry.Operation(record["operation"]),
             value=value,
             size=len(value),
-            created_at=_parse_time(record["created_at"]),
+            created_at=_required_time(record["created_at"], name="created_at"),
             expires_at=_parse_time(record.get("expires_at")),
             is_latest=False,
         )
@@ -104,11 +120,15 @@ def _entry_from(record: dict, bucket: Bucket) -> Entry:
 
 
 @transaction.atomic
-def bucket_import(*, header: dict, entries: Iterable[dict], replace: bool = False) -> int:
+def bucket_import(*, header: Record, entries: Iterable[Record], replace: bool = False) -> int:
     """Restore one bucket exactly; refuses a non-empty existing bucket unless ``replace``."""
     if header.get("format") != FORMAT_VERSION:
         raise InvalidArgument(f"unsupported export format {header.get('format')!r}")
     name = header["name"]
+    try:
+        created_at = _required_time(header.get("created_at"), name="created_at")
+    except ValueError as error:
+        raise InvalidArgument(f"malformed bucket header: {error}") from None
     existing = Bucket.objects.select_for_update().filter(name=name).first()
     if existing is not None:
         if existing.last_revision and not replace:
@@ -117,7 +137,7 @@ def bucket_import(*, header: dict, entries: Iterable[dict], replace: bool = Fals
         existing.delete()
     bucket = Bucket.objects.create(
         name=name,
-        created_at=_parse_time(header["created_at"]),
+        created_at=created_at,
         **{name: header[name] for name in BUCKET_FIELDS},
     )
     restored = 0
@@ -144,7 +164,7 @@ def bucket_import(*, header: dict, entries: Iterable[dict], replace: bool = Fals
     return restored
 
 
-def _records(lines: Iterable[str]) -> Iterator[tuple[int, dict]]:
+def _records(lines: Iterable[str]) -> Iterator[tuple[int, Record]]:
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -172,7 +192,7 @@ def import_lines(*, lines: Iterable[str], replace: bool = False) -> ImportReport
             raise InvalidArgument(f"line {number}: an entry before any bucket header")
         lookahead = None
 
-        def entries() -> Iterator[dict]:
+        def entries() -> Iterator[Record]:
             nonlocal lookahead
             for item in records:
                 if item[1]["type"] == "bucket":

@@ -17,9 +17,11 @@ size: composing and binding a 9,000-parameter INSERT cost more than running
 it. Other backends use the ORM, chunked to stay under SQLite's parameter limit.
 """
 
+import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from django.db import connection, transaction
 
@@ -31,13 +33,15 @@ from buckets.core.exceptions import (
 )
 from buckets.core.keys import validate_key
 from buckets.core.names import public_name
-from buckets.core.write_plan import DELETE, PURGE, PUT, Counters, write_plan
+from buckets.core.write_plan import DELETE, PURGE, PUT, Counters, KeptRow, write_plan
 from buckets.models import Bucket, Entry
 from kvsite.http import metrics
 from kvsite.http.errors import DomainError, InvalidArgument
 
 # Stays well under SQLite's bound-parameter limit on every supported version.
 _CHUNK = 500
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,7 @@ class BulkWriteRejected(DomainError):
         self.status, self.code = failures[0].error.status, failures[0].error.code
 
 
-def _chunks(items: list, size: int = _CHUNK) -> Iterator[list]:
+def _chunks(items: list[T], size: int = _CHUNK) -> Iterator[list[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -89,9 +93,9 @@ def _postgres() -> bool:
 _TABLE = Entry._meta.db_table
 
 
-def _kept_rows(bucket: Bucket, keys: list[str]) -> dict[str, list[tuple]]:
+def _kept_rows(bucket: Bucket, keys: list[str]) -> dict[str, list[KeptRow]]:
     """Every kept row of ``keys``, newest first per key: (id, revision, operation, size, expires_at)."""
-    kept: dict[str, list[tuple]] = {}
+    kept: dict[str, list[KeptRow]] = {}
     if _postgres():
         with connection.cursor() as cursor:
             cursor.execute(
@@ -244,7 +248,7 @@ def entries_write_many(*, bucket: str, writes: Sequence[BulkWrite]) -> list[Entr
     for entry in entries:
         written[entry.operation] = written.get(entry.operation, 0) + 1
     for operation, count in written.items():
-        transaction.on_commit(lambda operation=operation, count=count: metrics.WRITES.labels(operation).inc(count))
+        transaction.on_commit(functools.partial(metrics.WRITES.labels(operation).inc, count))
     return entries
 
 

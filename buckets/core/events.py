@@ -9,7 +9,9 @@ import asyncio
 import base64
 import logging
 import threading
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Literal, TypedDict, TypeGuard
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
@@ -29,7 +31,26 @@ def rfc3339(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def change_event(*, bucket: str, key: str, value: bytes, revision: int, operation: str, created_at: datetime) -> dict:
+class ChangeEvent(TypedDict):
+    """A ``kv_update`` event as the core publishes it and the watch replays it."""
+
+    type: Literal["kv_update"]
+    bucket: str
+    key: str
+    value: str  # base64 of the value; "" for markers and secret buckets
+    revision: int
+    operation: str
+    created_at: str  # RFC 3339, UTC
+
+
+def is_change_event(message: Mapping[str, object]) -> TypeGuard[ChangeEvent]:
+    """Whether a channel-layer message is a ``kv_update``: only ``change_event`` builds those."""
+    return message.get("type") == "kv_update"
+
+
+def change_event(
+    *, bucket: str, key: str, value: bytes, revision: int, operation: str, created_at: datetime
+) -> ChangeEvent:
     """The ``kv_update`` event; ``bucket`` is the name clients know (unprefixed for APP_).
 
     Secret buckets' events never carry the value: even sealed, it has no business
@@ -67,12 +88,12 @@ def _publisher() -> asyncio.AbstractEventLoop:
         return _publisher_loop
 
 
-def publish(group: str, event: dict) -> None:
+def publish(group: str, event: ChangeEvent) -> None:
     """Send ``event`` to ``group``; through Redis without waiting (watchers reorder and fill gaps)."""
     publish_many(group, [event])
 
 
-def publish_many(group: str, events: list[dict]) -> None:
+def publish_many(group: str, events: list[ChangeEvent]) -> None:
     """Send ``events`` to ``group`` in order, in one hop into this process's publishing loop.
 
     Every write publishes through here (one event, or a bulk write's batch), so all
@@ -102,5 +123,5 @@ def publish_many(group: str, events: list[dict]) -> None:
         logger.exception("publishing %d events to %s failed", len(events), group)
 
 
-def publish_on_commit(group: str, event: dict) -> None:
+def publish_on_commit(group: str, event: ChangeEvent) -> None:
     transaction.on_commit(lambda: publish(group, event))

@@ -37,6 +37,7 @@ class RevisionMismatch(PreconditionFailed):
     def __init__(self, key: str, expected: int, current: int | None) -> None:
         message = f"key {key!r} is at revision {current}, not {expected}" if current else f"key {key!r} does not exist"
         super().__init__(message, current_revision=current)
+        self.current = current
 
 
 class IfMatchFailed(PreconditionFailed):

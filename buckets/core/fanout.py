@@ -31,7 +31,7 @@ import json
 import logging
 import math
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from channels.db import database_sync_to_async
@@ -39,9 +39,13 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from buckets.core import replay
-from buckets.core.events import bucket_group
+from buckets.core.events import ChangeEvent, bucket_group, is_change_event
 
 logger = logging.getLogger(__name__)
+
+
+# Turns a change event into the frame a dialect's watchers send (a JSON object).
+FrameRender = Callable[[ChangeEvent], Mapping[str, object]]
 
 
 class Change:
@@ -49,13 +53,13 @@ class Change:
 
     __slots__ = ("_texts", "event", "key", "revision")
 
-    def __init__(self, event: dict) -> None:
+    def __init__(self, event: ChangeEvent) -> None:
         self.event = event
-        self.key: str = event["key"]
-        self.revision: int = event["revision"]
-        self._texts: dict[Callable[[dict], dict] | None, str] = {}
+        self.key = event["key"]
+        self.revision = event["revision"]
+        self._texts: dict[FrameRender | None, str] = {}
 
-    def text(self, render: Callable[[dict], dict] | None = None) -> str:
+    def text(self, render: FrameRender | None = None) -> str:
         """The JSON frame: the event itself, or ``render(event)``; computed on first use, then shared."""
         try:
             return self._texts[render]
@@ -74,14 +78,14 @@ class RevisionOrder:
 
     def __init__(self, *, last: int) -> None:
         self.last = last
-        self._ahead: dict[int, dict] = {}
+        self._ahead: dict[int, ChangeEvent] = {}
 
     @property
     def waiting(self) -> int:
         """How many events are held back behind a gap."""
         return len(self._ahead)
 
-    def offer(self, event: dict) -> list[dict]:
+    def offer(self, event: ChangeEvent) -> list[ChangeEvent]:
         """Take one live event; return the events now deliverable, in order (duplicates vanish)."""
         revision = event["revision"]
         if revision <= self.last:
@@ -89,7 +93,7 @@ class RevisionOrder:
         self._ahead[revision] = event
         return self._release()
 
-    def settle(self, *, events: list[dict], through: int) -> list[dict]:
+    def settle(self, *, events: list[ChangeEvent], through: int) -> list[ChangeEvent]:
         """Close the gap up to ``through`` with ``events`` read from the database.
 
         Revisions up to ``through`` had committed before the read, so one missing
@@ -104,7 +108,7 @@ class RevisionOrder:
         self.last = max(self.last, through)
         return ready + self._release()
 
-    def _release(self) -> list[dict]:
+    def _release(self) -> list[ChangeEvent]:
         ready = []
         while self.last + 1 in self._ahead:
             self.last += 1
@@ -147,7 +151,7 @@ class _LoopFeeds:
     def __init__(self) -> None:
         self.open: dict[str, BucketFeed] = {}
         # Feeds still leaving their group: a new feed of the bucket joins only after that.
-        self.closing: dict[str, asyncio.Future] = {}
+        self.closing: dict[str, asyncio.Future[None]] = {}
 
 
 _feeds_by_loop: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopFeeds]" = weakref.WeakKeyDictionary()
@@ -178,7 +182,6 @@ async def feed_join(*, bucket: str, watcher: FeedWatcher) -> "BucketFeed":
     feed = feeds.open.get(bucket)
     if feed is None:
         feed = feeds.open[bucket] = BucketFeed(bucket=bucket, feeds=feeds)
-        feed.opening = asyncio.ensure_future(feed._open())
     feed.watchers[watcher] = None
     try:
         await asyncio.shield(feed.opening)
@@ -196,15 +199,16 @@ class BucketFeed:
         self.group = bucket_group(bucket)
         self.watchers: dict[FeedWatcher, None] = {}  # an ordered set
         self.order = RevisionOrder(last=0)
-        self.opening: asyncio.Future | None = None
         self.closed = False
         self._feeds = feeds
         self._layer = get_channel_layer()
         self._channel: str | None = None
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[None]] = []
         self._check_at: float | None = None
         self._quiet_since = 0.0
         self._wake = asyncio.Event()
+        # Subscribing and reading the position; joiners wait on it (``feed_join``).
+        self.opening: asyncio.Future[None] = asyncio.ensure_future(self._open())
 
     # --- Opening and closing ---------------------------------------------------------------
 
@@ -235,7 +239,7 @@ class BucketFeed:
     def leave(self, watcher: FeedWatcher) -> None:
         """Remove ``watcher``; the last one to leave closes the feed."""
         self.watchers.pop(watcher, None)
-        if not self.watchers and self.opening is not None and self.opening.done():
+        if not self.watchers and self.opening.done():
             self._close()
 
     def _close(self) -> None:
@@ -254,13 +258,13 @@ class BucketFeed:
         leaving = asyncio.ensure_future(self._leave_group(tasks))
         self._feeds.closing[self.bucket] = leaving
 
-        def forget(done: asyncio.Future) -> None:
+        def forget(done: asyncio.Future[None]) -> None:
             if self._feeds.closing.get(self.bucket) is done:
                 del self._feeds.closing[self.bucket]
 
         leaving.add_done_callback(forget)
 
-    async def _leave_group(self, tasks: list[asyncio.Task]) -> None:
+    async def _leave_group(self, tasks: list[asyncio.Task[None]]) -> None:
         # A cancelled receive is what makes the Redis layer unsubscribe the feed's own channel.
         await asyncio.gather(*tasks, return_exceptions=True)
         try:
@@ -288,9 +292,9 @@ class BucketFeed:
             logger.exception("receiving change events of %s failed", self.bucket)
             self._end(FeedEnd.FAILED)
 
-    def take(self, event: dict) -> None:
+    def take(self, event: Mapping[str, object]) -> None:
         """One event from the channel layer: order it, hand out what is now in order, plan a gap check."""
-        if event.get("type") != "kv_update":
+        if not is_change_event(event):
             return
         now = asyncio.get_running_loop().time()
         self._quiet_since = now
@@ -306,7 +310,7 @@ class BucketFeed:
             self._check_at = now + settings.KV_WATCH_GAP_SECONDS
             self._wake.set()
 
-    def _hand_out(self, events: list[dict]) -> None:
+    def _hand_out(self, events: list[ChangeEvent]) -> None:
         for event in events:
             change = Change(event)
             for watcher in tuple(self.watchers):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from django.db.models import Min, Q, QuerySet
 
 from buckets.core import clock, store
-from buckets.core.events import change_event
+from buckets.core.events import ChangeEvent, change_event
 from buckets.core.names import public_name
 from buckets.core.wildcards import KeyPattern
 from buckets.models import Bucket, Entry
@@ -48,7 +48,7 @@ def _matching(rows: QuerySet[Entry], pattern: KeyPattern | None) -> QuerySet[Ent
     return store.narrow_keys(rows, pattern=pattern)
 
 
-def _events(bucket: str, rows: QuerySet[Entry]) -> list[dict]:
+def _events(bucket: str, rows: QuerySet[Entry]) -> list[ChangeEvent]:
     name = public_name(bucket)
     return [
         change_event(
@@ -60,7 +60,7 @@ def _events(bucket: str, rows: QuerySet[Entry]) -> list[dict]:
 
 def change_events_after(
     *, bucket: str, after: int, through: int, pattern: KeyPattern | None = None, limit: int = 500
-) -> list[dict]:
+) -> list[ChangeEvent]:
     """Kept entries with ``after < revision <= through`` whose key matches, oldest first, at most ``limit``.
 
     Markers (delete, purge) are included. Keys whose latest entry expired are
@@ -78,7 +78,7 @@ def change_events_after(
 
 def current_events(
     *, bucket: str, through: int, after: int = 0, pattern: KeyPattern | None = None, limit: int = 500
-) -> list[dict]:
+) -> list[ChangeEvent]:
     """Live values (latest, unexpired puts) with ``after < revision <= through`` whose key matches, by revision.
 
     A key rewritten after ``through`` is left out here: the watcher gets it as a

@@ -43,7 +43,13 @@ def master_key_usage() -> dict[str, int]:
 
 
 def _bucket_rotate(
-    *, bucket: str, primary: str, batch_size: int, actor: AuditActor, report: RotationReport, on_batch: Callable
+    *,
+    bucket: str,
+    primary: str,
+    batch_size: int,
+    actor: AuditActor,
+    report: RotationReport,
+    on_batch: Callable[[RotationReport], None],
 ) -> None:
     failures: list[tuple[Entry, str]] = []
 

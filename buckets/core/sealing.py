@@ -74,7 +74,7 @@ class Envelope:
     ciphertext: bytes
 
 
-def envelope_parse(*, envelope: bytes) -> Envelope:
+def envelope_parse(*, envelope: bytes | memoryview) -> Envelope:
     """Split a stored envelope; SealedValueUnreadable if it is not one."""
     envelope = bytes(envelope)  # PostgreSQL hands BinaryField values over as memoryview
     if len(envelope) < 2 or envelope[0] != VERSION:
@@ -95,7 +95,7 @@ def envelope_parse(*, envelope: bytes) -> Envelope:
     )
 
 
-def envelope_key_id(*, envelope: bytes) -> str | None:
+def envelope_key_id(*, envelope: bytes | memoryview) -> str | None:
     """The id of the master key that sealed ``envelope``; None if it is not an envelope."""
     try:
         return envelope_parse(envelope=envelope).key_id
@@ -112,7 +112,7 @@ def value_seal(*, plaintext: bytes, bucket: str, key: str) -> bytes:
     return header + nonce + ciphertext
 
 
-def value_open(*, envelope: bytes, bucket: str, key: str) -> bytes:
+def value_open(*, envelope: bytes | memoryview, bucket: str, key: str) -> bytes:
     """Open an envelope sealed for (bucket, key).
 
     SealedValueUnreadable when it was altered or sealed for another place;
@@ -130,7 +130,7 @@ def value_open(*, envelope: bytes, bucket: str, key: str) -> bytes:
         ) from None
 
 
-def value_reseal(*, envelope: bytes, bucket: str, key: str, new_key: str | None = None) -> bytes:
+def value_reseal(*, envelope: bytes | memoryview, bucket: str, key: str, new_key: str | None = None) -> bytes:
     """Open and seal again under the first master key (and, for a rename, for ``new_key``)."""
     plaintext = value_open(envelope=envelope, bucket=bucket, key=key)
     return value_seal(plaintext=plaintext, bucket=bucket, key=new_key or key)

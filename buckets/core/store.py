@@ -12,10 +12,12 @@ layer adds and strips the prefix.
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypedDict, Unpack
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.backends.utils import CursorWrapper
+from django.db.models import Model, Q, QuerySet
 
 from buckets.core import clock
 from buckets.core.conditions import IfMatch
@@ -114,7 +116,21 @@ def bucket_create(
         raise BucketExists(public_name(name)) from None
 
 
-def bucket_ensure(*, name: str, **options) -> Bucket:
+class BucketOptions(TypedDict, total=False):
+    """``bucket_create``'s options, for callers that pass them on (``bucket_ensure``)."""
+
+    description: str
+    ttl_seconds: int
+    max_value_size: int | None
+    max_bytes: int | None
+    history: int
+    max_keys: int | None
+    key_format: str
+    sealed: bool
+    audit: AuditActor | None
+
+
+def bucket_ensure(*, name: str, **options: Unpack[BucketOptions]) -> Bucket:
     """The bucket ``name``, created with ``bucket_create``'s ``options`` on first use.
 
     For the buckets features create by themselves (config environments, item
@@ -178,13 +194,14 @@ _BUCKET_FIELDS = [field.attname for field in Bucket._meta.concrete_fields]
 _E, _B = Entry._meta.db_table, Bucket._meta.db_table
 
 
-def _columns(model, fields: list[str], alias: str = "") -> str:
+def _columns(model: type[Model], alias: str = "") -> str:
+    """The columns of ``model``'s concrete fields, in the order of ``_ENTRY_FIELDS`` / ``_BUCKET_FIELDS``."""
     prefix = f"{alias}." if alias else ""
-    return ", ".join(f'{prefix}"{model._meta.get_field(name).column}"' for name in fields)
+    return ", ".join(f'{prefix}"{field.column}"' for field in model._meta.concrete_fields)
 
 
-_ENTRY_COLUMNS = _columns(Entry, _ENTRY_FIELDS, "e")
-_BUCKET_COLUMNS = _columns(Bucket, _BUCKET_FIELDS)
+_ENTRY_COLUMNS = _columns(Entry, "e")
+_BUCKET_COLUMNS = _columns(Bucket)
 _LATEST_SQL = (
     f'SELECT {_ENTRY_COLUMNS} FROM "{_E}" e JOIN "{_B}" b ON b."id" = e."bucket_id" '  # noqa: S608
     'WHERE b."name" = %s AND e."key" = %s AND e."is_latest" = %s'
@@ -209,7 +226,7 @@ _COUNTERS_SQL = (
 )
 
 
-def _lock_bucket_row(cursor, name: str) -> Bucket:
+def _lock_bucket_row(cursor: CursorWrapper, name: str) -> Bucket:
     """The bucket row, locked until commit (SQLite: the IMMEDIATE transaction is the lock)."""
     suffix = " " + connection.ops.for_update_sql() if connection.features.has_select_for_update else ""
     cursor.execute(_LOCK_SQL + suffix, [name])
@@ -263,19 +280,28 @@ def _write_in_database(
             [bucket_name, key, operation, value, strict_key_error is None, if_absent, if_revision, expires_at, now],
         )
         outcome, bucket_id, entry_id, revision, expiry, current_revision, limit = cursor.fetchone()
-    if outcome == "ok":
-        return _Written(bucket_id=bucket_id, entry_id=entry_id, revision=revision, expires_at=expiry)
-    refusals = {
-        "bucket_not_found": lambda: BucketNotFound(public_name(bucket_name)),
-        "invalid_key": lambda: strict_key_error,
-        "value_too_big": lambda: ValueTooBig(len(value), limit),
-        "key_exists": lambda: KeyExists(key, current_revision),
-        "revision_mismatch": lambda: RevisionMismatch(key, if_revision, current_revision),
-        "key_not_found": lambda: KeyNotFound(key),
-        "bucket_full": lambda: BucketFull(limit),
-        "key_limit": lambda: KeyLimitReached(limit),
-    }
-    raise refusals[outcome]()
+    # The function answers invalid_key only for a key that failed the strict check, and
+    # revision_mismatch only for a write that named a revision (the guards say so to mypy).
+    match outcome:
+        case "ok":
+            return _Written(bucket_id=bucket_id, entry_id=entry_id, revision=revision, expires_at=expiry)
+        case "bucket_not_found":
+            raise BucketNotFound(public_name(bucket_name))
+        case "invalid_key" if strict_key_error is not None:
+            raise strict_key_error
+        case "value_too_big":
+            raise ValueTooBig(len(value), limit)
+        case "key_exists":
+            raise KeyExists(key, current_revision)
+        case "revision_mismatch" if if_revision is not None:
+            raise RevisionMismatch(key, if_revision, current_revision)
+        case "key_not_found":
+            raise KeyNotFound(key)
+        case "bucket_full":
+            raise BucketFull(limit)
+        case "key_limit":
+            raise KeyLimitReached(limit)
+    raise RuntimeError(f"kvsite_entry_write answered {outcome!r} for key {key!r} of {bucket_name!r}")
 
 
 @transaction.atomic
@@ -397,19 +423,39 @@ def _latest_state(bucket_name: str, key: str) -> tuple[int | None, bool]:
     return row[0], row[1] == PUT
 
 
-def _write_if_match(*, if_match: IfMatch, bucket_name: str, key: str, **write) -> Entry:
+def _write_if_match(
+    *,
+    if_match: IfMatch,
+    bucket_name: str,
+    key: str,
+    operation: str,
+    value: bytes = b"",
+    expires_at: datetime | None = None,
+) -> Entry:
     """``_write`` under ``if_match``, as one compare-and-swap on the revision it accepts (``core.conditions``)."""
+
+    def swap(revision: int) -> Entry:
+        return _write(
+            bucket_name=bucket_name,
+            key=key,
+            operation=operation,
+            value=value,
+            if_revision=revision,
+            expires_at=expires_at,
+        )
+
     if if_match.single_revision is not None:
-        return _write(bucket_name=bucket_name, key=key, if_revision=if_match.single_revision, **write)
+        return swap(if_match.single_revision)
     can_match = bool(if_match.revisions) or if_match.any_value
-    current = None
+    current: int | None = None
     for _ in range(IF_MATCH_ATTEMPTS):
         seen, live_value = _latest_state(bucket_name, key) if can_match else (None, False)
-        chosen = seen if if_match.accepts(seen, live_value=live_value) else _NO_REVISION
+        # Never None: a swap on no revision would be an unconditional write.
+        chosen = seen if seen is not None and if_match.accepts(seen, live_value=live_value) else _NO_REVISION
         try:
-            return _write(bucket_name=bucket_name, key=key, if_revision=chosen, **write)
+            return swap(chosen)
         except RevisionMismatch as refused:
-            current = refused.details["current_revision"]
+            current = refused.current
             # Refused on a revision that was not accepted, and the key has not moved since: final.
             if not can_match or (chosen == _NO_REVISION and current == seen):
                 break
@@ -586,7 +632,8 @@ def _live_keys(*, bucket: str, keys: KeyRange, limit: int | None) -> list[str]:
     A listing is the other hot read: through the ORM, building its querysets and
     compiling them cost several times what PostgreSQL spends walking the range.
     """
-    sql, params = [_LIVE_KEYS_SQL], [bucket, PUT, clock.now()]
+    sql = [_LIVE_KEYS_SQL]
+    params: list[str | int | datetime] = [bucket, PUT, clock.now()]
     if keys.exact is not None:
         sql.append('AND e."key" = %s')
         params.append(keys.exact)

@@ -79,8 +79,8 @@ def write_plan(
     visible = latest if latest is not None and is_live(latest[4], now) else None
     visible_operation = visible[2] if visible else None
     key_revision = visible[1] if visible else None
-    if if_absent and visible_operation == PUT:
-        raise KeyExists(key, key_revision)
+    if if_absent and visible is not None and visible_operation == PUT:
+        raise KeyExists(key, visible[1])
     if if_revision is not None and key_revision != if_revision:
         raise RevisionMismatch(key, if_revision, key_revision)
     if operation == DELETE and visible_operation != PUT:

@@ -18,7 +18,9 @@ from datetime import datetime
 
 from django.db import transaction
 from django.db.models import Q
+from django.http import HttpRequest
 from django.utils import timezone
+from rest_framework.request import Request
 
 from buckets.core.cursors import decode_cursor, encode_cursor
 from buckets.core.names import APP_PREFIX
@@ -68,10 +70,12 @@ def _client_ip(remote_addr: str) -> str | None:
         return None
 
 
-def audit_actor_from_request(request, *, principal: Principal | None = None) -> AuditActor:
+def audit_actor_from_request(request: Request | HttpRequest, *, principal: Principal | None = None) -> AuditActor:
     """The actor of a request: ``principal`` (the dashboard's staff user), else an authenticated DRF request's."""
     if principal is None:
-        principal = request.user if isinstance(request.user, Principal) else None
+        # The stubs type request.user as a Django user; DRF holds whatever authenticated it, a Principal here.
+        user: object = request.user
+        principal = user if isinstance(user, Principal) else None
     return AuditActor(
         type=principal.kind if principal else "anonymous",
         id=str(principal.id) if principal else "",

@@ -10,12 +10,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from kvsite.access.audit import audit_list
+from kvsite.access.authentication import request_principal
 from kvsite.access.permissions import AUDIT_READ
 from kvsite.http.errors import ErrorOutput, InvalidArgument
 from kvsite.models import AuditEvent
 
 
-class AuditEventOutput(serializers.ModelSerializer):
+class AuditEventOutput(serializers.ModelSerializer[AuditEvent]):
     class Meta:
         model = AuditEvent
         fields = [
@@ -36,7 +37,7 @@ class AuditEventOutput(serializers.ModelSerializer):
         ]
 
 
-class AuditPageOutput(serializers.Serializer):
+class AuditPageOutput(serializers.Serializer[dict[str, object]]):
     events = AuditEventOutput(many=True)
     count = serializers.IntegerField()
     next_cursor = serializers.CharField(required=False, help_text="Present when older events follow.")
@@ -82,7 +83,7 @@ class AuditListApi(APIView):
         },
     )
     def get(self, request: Request) -> Response:
-        request.user.require(AUDIT_READ)
+        request_principal(request).require(AUDIT_READ)
         query = request.query_params
         page = audit_list(
             action=query.get("action") or None,

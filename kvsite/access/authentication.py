@@ -1,23 +1,39 @@
 """DRF authentication: bearer API keys, and staff sessions (with CSRF) for the dashboard."""
 
+from typing import TYPE_CHECKING
+
+from django.contrib.auth.base_user import AbstractBaseUser
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
+
+if TYPE_CHECKING:
+    # Not at run time: rest_framework.views reads DEFAULT_AUTHENTICATION_CLASSES, which name this module.
+    from rest_framework.views import APIView
 
 from kvsite.access.apikeys import apikey_authenticate
 from kvsite.access.permissions import ALL_PERMISSIONS, Principal
 from kvsite.http.errors import PermissionDenied, Unauthenticated
 
 
-def principal_for_user(user) -> Principal:
+def principal_for_user(user: AbstractBaseUser) -> Principal:
     """Staff users act with every permission; the dashboard is their tool. Their items are their own."""
     return Principal(
         kind="user", id=user.pk, name=user.get_username(), permissions=ALL_PERMISSIONS, account=f"user-{user.pk}"
     )
 
 
+def request_principal(request: Request) -> Principal:
+    """The principal a DRF request acts as (``IsPrincipal``, the default permission, lets no view run without one)."""
+    # The stubs type request.user as a Django user; DRF holds whatever authenticated it (our authenticators' Principal).
+    user: object = request.user
+    if not isinstance(user, Principal):
+        raise Unauthenticated("this request has no credentials")
+    return user
+
+
 class ApiKeyAuthentication(BaseAuthentication):
-    def authenticate(self, request: Request):
+    def authenticate(self, request: Request) -> tuple[Principal, None] | None:
         header = request.META.get("HTTP_AUTHORIZATION", "")
         if not header:
             return None
@@ -31,7 +47,7 @@ class ApiKeyAuthentication(BaseAuthentication):
 
 
 class StaffSessionAuthentication(SessionAuthentication):
-    def authenticate(self, request: Request):
+    def authenticate(self, request: Request) -> tuple[Principal, None] | None:
         result = super().authenticate(request)
         if result is None:
             return None
@@ -44,5 +60,5 @@ class StaffSessionAuthentication(SessionAuthentication):
 class IsPrincipal(BasePermission):
     """Every API view needs a principal; finer checks happen per operation."""
 
-    def has_permission(self, request: Request, view) -> bool:
+    def has_permission(self, request: Request, view: "APIView") -> bool:
         return isinstance(request.user, Principal)

@@ -7,11 +7,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from kvsite.access.tickets import ticket_create
+from kvsite.access.authentication import request_principal
+from kvsite.access.tickets import IssuedTicket, ticket_create
 from kvsite.http.errors import ErrorOutput
 
 
-class WsTicketOutput(serializers.Serializer):
+class WsTicketOutput(serializers.Serializer[IssuedTicket]):
     ticket = serializers.CharField(help_text="Pass as ?ticket= when opening one WebSocket; single use.")
     expires_in = serializers.IntegerField(help_text="Seconds the ticket stays valid if unused.")
 
@@ -23,8 +24,8 @@ class WsTicketCreateApi(APIView):
         responses={201: WsTicketOutput, 401: OpenApiResponse(ErrorOutput), 403: OpenApiResponse(ErrorOutput)},
     )
     def post(self, request: Request) -> Response:
-        issued = ticket_create(principal=request.user)
-        return Response(WsTicketOutput({"ticket": issued.ticket, "expires_in": issued.expires_in}).data, status=201)
+        issued = ticket_create(principal=request_principal(request))
+        return Response(WsTicketOutput(issued).data, status=201)
 
 
 # Included by kvsite/urls.py at ``api/v1/ws-ticket``.

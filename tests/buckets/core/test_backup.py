@@ -116,3 +116,26 @@ def test_malformed_files_are_refused(db, tmp_path, content: str) -> None:
     with pytest.raises(CommandError):
         import_(dump)
     assert not Bucket.objects.exists()
+
+
+HEADER = (
+    '{"type":"bucket","format":1,"name":"APP_x","created_at":%s,"description":"","ttl_seconds":0,'
+    '"max_value_size":1024,"max_bytes":-1,"history":1,"max_keys":-1,"key_format":"nats","last_revision":1}\n'
+)
+ENTRY = '{"type":"entry","key":"k","revision":1,"operation":"put","value":"eA==","created_at":%s}\n'
+
+
+@pytest.mark.parametrize(
+    "content",
+    [HEADER % "null" + ENTRY % '"2026-01-01T00:00:00Z"', HEADER % '"2026-01-01T00:00:00Z"' + ENTRY % "null"],
+    ids=["bucket", "entry"],
+)
+def test_a_line_without_its_creation_time_is_refused(db, tmp_path, content: str) -> None:
+    # Given an export whose bucket header or entry has "created_at": null (a column that cannot be null)
+    dump = tmp_path / "bad.jsonl"
+    dump.write_text(content)
+
+    # When it is imported, then the command refuses it by name instead of failing on the database
+    with pytest.raises(CommandError, match="created_at"):
+        import_(dump)
+    assert not Bucket.objects.exists()
