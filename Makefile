@@ -1,4 +1,4 @@
-# kvsite: `make run` serves a development instance, `make test` runs the suite.
+# kvsite: `make run` serves a development instance, `make test` checks lint, format and types, then runs the suite.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -26,6 +26,7 @@ run: install
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 # The production profile, locally: PostgreSQL + Redis, debug off, several worker
@@ -56,6 +57,7 @@ bench: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: install
 	$(BIN)/ruff format .

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.negotiation import DefaultContentNegotiation
 
 from kvsite.access.audit_api import AuditListApi
+from kvsite.access.tickets_api import WsTicketCreateApi
 from kvsite.http import errors, health
 from kvsite.http.metrics_api import MetricsApi
 
@@ -29,7 +30,7 @@ urlpatterns = [
     path("api/v1/", include("buckets.configs.urls")),
     path("api/v1/", include("secrets_app.urls")),
     path("api/v1/audit", AuditListApi.as_view(), name="audit"),
-    path("api/v1/ws-ticket", include("kvsite.access.tickets_api")),
+    path("api/v1/ws-ticket", WsTicketCreateApi.as_view(), name="ws-ticket"),
     # csrf_exempt: an unknown API path is a 404 for any method, not a CSRF refusal.
     re_path(r"^api/", csrf_exempt(errors.json_not_found)),
     path("admin/", admin.site.urls),

@@ -145,7 +145,8 @@ def _record_failure(*, actor: AuditActor, action: str, scope: AuditScope, error:
     except Exception:
         # The original error is what the caller must see; a broken database fails both.
         logger.exception("could not record the failed %s on %s", action, scope.namespace)
-    # Outer scopes (a view around a core call) must not record the same failure twice.
+    # Outer scopes (a view around a core call) must not record the same failure twice. Any exception
+    # may be marked (it takes attributes, but not weak references), so no class declares the mark.
     error.audited = True  # type: ignore[attr-defined]
 
 
