@@ -3,7 +3,7 @@
 Messages name secrets and environments, never values.
 """
 
-from kvsite.http.errors import AlreadyExists, InvalidArgument, NotFound
+from buckets.core.exceptions import AlreadyExists, InvalidArgument, NotFound
 
 
 class EnvironmentMissing(InvalidArgument):

@@ -17,13 +17,20 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from buckets.core import reseal, sealing, store
-from buckets.core.exceptions import BucketNotFound, KeyExists, KeyNotFound, MasterKeyMissing, SealedValueUnreadable
+from buckets.core.exceptions import (
+    BucketNotFound,
+    InvalidArgument,
+    KeyExists,
+    KeyNotFound,
+    MasterKeyMissing,
+    SealedValueUnreadable,
+    ValueTooLarge,
+)
 from buckets.core.keys import validate_key
 from buckets.core.names import SYS_SECRETS_PREFIX, is_plain_name
 from buckets.models import Bucket, Entry
-from kvsite.access.audit import Action, AuditActor, audit_operation
+from kvsite.access.audit import Action, AuditActor, audit_bucket_created, audit_operation
 from kvsite.access.permissions import SECRET_READ, SECRET_WRITE
-from kvsite.http.errors import InvalidArgument, ValueTooLarge
 from secrets_app.exceptions import EnvironmentMissing, SecretExists, SecretNotFound
 from secrets_app.models import SecretMetadata
 
@@ -88,7 +95,7 @@ def _bucket_ensure(*, bucket: str, environment: str, actor: AuditActor) -> Bucke
         history=SECRET_HISTORY,
         max_value_size=MAX_SECRET_BYTES + _ENVELOPE_OVERHEAD,
         sealed=True,
-        audit=actor,
+        record=audit_bucket_created(actor),
     )
 
 

@@ -53,7 +53,7 @@ class ProbeApi(APIView):
 INPUTS = """\
 from rest_framework.request import Request
 
-from kvsite.http.errors import InvalidArgument
+from buckets.core.exceptions import InvalidArgument
 
 
 def name_input(request: Request) -> str:

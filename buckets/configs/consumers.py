@@ -10,12 +10,12 @@ import base64
 import json
 
 from buckets.configs import services as configs
+from buckets.core.exceptions import DomainError, NotFound
 from buckets.core.fanout import Change
 from buckets.core.keys import validate_key
 from buckets.watch.consumer import WatchConsumer
 from buckets.watch.options import WatchOptions, watch_options
 from kvsite.access.permissions import CONFIG_READ, Principal
-from kvsite.http.errors import DomainError, NotFound
 
 
 def config_frame(event: dict) -> dict:

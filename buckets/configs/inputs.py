@@ -5,7 +5,7 @@ from typing import Any
 from rest_framework.request import Request
 
 from buckets.configs.services import DEFAULT_ENVIRONMENT
-from kvsite.http.errors import InvalidArgument
+from buckets.core.exceptions import InvalidArgument
 
 
 def environment_of(request: Request) -> str:

@@ -15,11 +15,18 @@ from django.conf import settings
 from buckets.configs.merge_patch import apply_merge_patch
 from buckets.core import store
 from buckets.core.conditions import IfMatch
-from buckets.core.exceptions import BucketNotFound, IfMatchFailed, KeyNotFound, RevisionMismatch
+from buckets.core.exceptions import (
+    Aborted,
+    BucketNotFound,
+    IfMatchFailed,
+    InvalidArgument,
+    KeyNotFound,
+    RevisionMismatch,
+    ValueTooLarge,
+)
 from buckets.core.keys import validate_key
 from buckets.core.names import SYS_CONFIG_PREFIX, validate_bucket_name
 from buckets.models import Entry
-from kvsite.http.errors import Aborted, InvalidArgument, ValueTooLarge
 from kvsite.http.jsonbody import dump_json
 
 DEFAULT_ENVIRONMENT = "default"

@@ -25,9 +25,8 @@ from django.db import transaction
 from django.db.models import Max
 
 from buckets.core.events import rfc3339
-from buckets.core.exceptions import BucketExists
+from buckets.core.exceptions import BucketExists, InvalidArgument
 from buckets.models import Bucket, Entry
-from kvsite.http.errors import InvalidArgument
 
 FORMAT_VERSION = 1
 BUCKET_FIELDS = (

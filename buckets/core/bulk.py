@@ -25,9 +25,11 @@ from typing import TypeVar
 
 from django.db import connection, transaction
 
-from buckets.core import clock, store
+from buckets.core import clock, metrics, store
 from buckets.core.events import bucket_group, change_event, publish_many
 from buckets.core.exceptions import (
+    DomainError,
+    InvalidArgument,
     KeyExists,
     RevisionMismatch,
 )
@@ -35,8 +37,6 @@ from buckets.core.keys import validate_key
 from buckets.core.names import public_name
 from buckets.core.write_plan import DELETE, PURGE, PUT, Counters, KeptRow, write_plan
 from buckets.models import Bucket, Entry
-from kvsite.http import metrics
-from kvsite.http.errors import DomainError, InvalidArgument
 
 # Stays well under SQLite's bound-parameter limit on every supported version.
 _CHUNK = 500

@@ -3,7 +3,7 @@
 import base64
 import binascii
 
-from kvsite.http.errors import InvalidArgument
+from buckets.core.exceptions import InvalidArgument
 
 
 def encode_cursor(key: str) -> str:

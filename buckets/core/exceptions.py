@@ -1,11 +1,85 @@
-"""Errors of the KV core, each with the HTTP status and code it maps to."""
+"""The error vocabulary every layer raises, and the storage core's own errors.
+
+Each error is a meaning with the HTTP status and gRPC-style code it maps to
+(``not_found``, ``failed_precondition``, ...); ``kvsite/http/errors.py`` turns them
+into responses. They live in the core, the bottom layer, so the core raises them
+without importing any interface.
+"""
 
 from typing import TYPE_CHECKING
 
-from kvsite.http.errors import AlreadyExists, DomainError, NotFound, PreconditionFailed, StorageFull, ValueTooLarge
-
 if TYPE_CHECKING:
     from buckets.core.conditions import IfMatch
+
+
+class DomainError(Exception):
+    """An error the caller can act on; carries its HTTP status and code."""
+
+    status = 400
+    code = "invalid_argument"
+
+    def __init__(self, message: str, **details: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class InvalidArgument(DomainError):
+    status, code = 400, "invalid_argument"
+
+
+class LengthRequired(DomainError):
+    """A chunked body the server in front of kvsite gives no way to read to its end."""
+
+    status, code = 411, "length_required"
+
+
+class Unauthenticated(DomainError):
+    status, code = 401, "unauthenticated"
+
+
+class PermissionDenied(DomainError):
+    status, code = 403, "permission_denied"
+
+
+class NotFound(DomainError):
+    status, code = 404, "not_found"
+
+
+class AlreadyExists(DomainError):
+    status, code = 409, "already_exists"
+
+
+class Aborted(DomainError):
+    """A compare-and-swap lost: the entry is at another version than the caller said."""
+
+    status, code = 409, "aborted"
+
+
+class PreconditionFailed(DomainError):
+    status, code = 412, "failed_precondition"
+
+
+class ValueTooLarge(DomainError):
+    status, code = 413, "resource_exhausted"
+
+
+class RateLimited(DomainError):
+    status, code = 429, "resource_exhausted"
+
+
+class StorageFull(DomainError):
+    status, code = 507, "failed_precondition"
+
+
+class Unimplemented(DomainError):
+    """A transfer coding kvsite does not decode (RFC 9112 6.1: 501)."""
+
+    status, code = 501, "unimplemented"
+
+
+class Unavailable(DomainError):
+    status, code = 503, "unavailable"
 
 
 class BucketNotFound(NotFound):

@@ -7,7 +7,7 @@ Both at most 512 bytes. Every ``nats`` key is also a valid ``text`` key.
 
 import re
 
-from kvsite.http.errors import InvalidArgument
+from buckets.core.exceptions import InvalidArgument
 
 MAX_KEY_BYTES = 512
 NATS_KEYS = "nats"

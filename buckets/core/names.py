@@ -7,7 +7,7 @@ a ``SYS_`` bucket cannot be named through it.
 
 import re
 
-from kvsite.http.errors import InvalidArgument
+from buckets.core.exceptions import InvalidArgument
 
 APP_PREFIX = "APP_"
 SYS_CONFIG_PREFIX = "SYS_config_"

@@ -16,10 +16,9 @@ from django.db import transaction
 from django.db.models import F
 
 from buckets.core import clock, store
-from buckets.core.exceptions import KeyExists, KeyNotFound
+from buckets.core.exceptions import InvalidArgument, KeyExists, KeyNotFound
 from buckets.core.keys import validate_key
 from buckets.models import Bucket, Entry
-from kvsite.http.errors import InvalidArgument
 
 PUT = Entry.Operation.PUT
 

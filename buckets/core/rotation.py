@@ -4,7 +4,8 @@ Sealed buckets (``Bucket.sealed``, set at creation) are the secret environments 
 secret namespaces; rotation needs nothing else to find them.
 
 Works bucket by bucket in short batches (``buckets.core.reseal.entries_reseal``), each
-its own transaction under the bucket lock together with its ROTATE audit row,
+its own transaction under the bucket lock together with its journal record (the
+command's ROTATE audit row),
 so the server keeps serving: a writer waits for one batch at most, and a value
 is readable under either key throughout (all configured keys open). A batch
 rewrites only values not yet under the first key, so an interrupted run loses
@@ -14,15 +15,27 @@ nothing and the next run picks up where it stopped.
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from django.db import transaction
 
 from buckets.core import reseal, sealing
 from buckets.core.exceptions import BucketNotFound, MasterKeyMissing, SealedValueUnreadable
 from buckets.models import Bucket, Entry
-from kvsite.access.audit import Action, AuditActor, audit_record
 
 UNREADABLE = "(not an envelope)"
+
+
+class RotationJournal(Protocol):
+    """What a rotation reports as it goes (the management command writes audit rows).
+
+    ``resealed`` is called inside the batch's transaction, so its record commits with
+    the re-sealed values or not at all; ``unreadable`` after it, for each value left alone.
+    """
+
+    def resealed(self, *, bucket: str, count: int, primary: str) -> None: ...
+
+    def unreadable(self, *, bucket: str, key: str, entry_id: int, reason: str) -> None: ...
 
 
 @dataclass
@@ -47,7 +60,7 @@ def _bucket_rotate(
     bucket: str,
     primary: str,
     batch_size: int,
-    actor: AuditActor,
+    journal: RotationJournal,
     report: RotationReport,
     on_batch: Callable[[RotationReport], None],
 ) -> None:
@@ -69,24 +82,11 @@ def _bucket_rotate(
             with transaction.atomic():
                 batch = reseal.entries_reseal(bucket=bucket, transform=transform, after_id=after_id, limit=batch_size)
                 if batch.rewritten:
-                    audit_record(
-                        actor=actor,
-                        action=Action.ROTATE,
-                        namespace=bucket,
-                        detail=f"re-sealed {batch.rewritten} values under master key {primary}",
-                    )
+                    journal.resealed(bucket=bucket, count=batch.rewritten, primary=primary)
         except BucketNotFound:
             return  # deleted while we were rotating: nothing left to re-seal
         for entry, reason in failures:
-            audit_record(
-                actor=actor,
-                action=Action.ROTATE,
-                namespace=bucket,
-                key_path=entry.key,
-                entry_id=entry.id,
-                success=False,
-                reason=reason,
-            )
+            journal.unreadable(bucket=bucket, key=entry.key, entry_id=entry.id, reason=reason)
             report.failures.append((bucket, entry.key, entry.id, reason))
         report.resealed += batch.rewritten
         report.batches += 1
@@ -95,7 +95,7 @@ def _bucket_rotate(
 
 
 def master_key_rotate(
-    *, actor: AuditActor, batch_size: int = 200, on_batch: Callable[[RotationReport], None] | None = None
+    *, journal: RotationJournal, batch_size: int = 200, on_batch: Callable[[RotationReport], None] | None = None
 ) -> RotationReport:
     """Re-seal every kept value of every sealed bucket under the first configured master key."""
     primary = sealing.keyring_current().primary.id
@@ -106,7 +106,7 @@ def master_key_rotate(
             bucket=bucket,
             primary=primary,
             batch_size=batch_size,
-            actor=actor,
+            journal=journal,
             report=report,
             on_batch=on_batch or (lambda _report: None),
         )

@@ -10,6 +10,7 @@ Names here are internal bucket names (``APP_x``, ``SYS_config_y``); the API
 layer adds and strips the prefix.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypedDict, Unpack
@@ -19,7 +20,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.backends.utils import CursorWrapper
 from django.db.models import Model, Q, QuerySet
 
-from buckets.core import clock
+from buckets.core import clock, metrics
 from buckets.core.conditions import IfMatch
 from buckets.core.cursors import decode_cursor, encode_cursor
 from buckets.core.events import bucket_group, change_event, publish_on_commit
@@ -28,6 +29,7 @@ from buckets.core.exceptions import (
     BucketFull,
     BucketNotFound,
     IfMatchFailed,
+    InvalidArgument,
     KeyExists,
     KeyLimitReached,
     KeyNotFound,
@@ -40,10 +42,6 @@ from buckets.core.names import public_name
 from buckets.core.wildcards import KeyPattern, KeyRange, compile_pattern, key_range
 from buckets.core.write_plan import DELETE, PURGE, PUT, UNLIMITED, Counters, is_live, write_plan
 from buckets.models import Bucket, Entry
-from kvsite.access.audit import Action as AuditAction
-from kvsite.access.audit import AuditActor, audit_record
-from kvsite.http import metrics
-from kvsite.http.errors import InvalidArgument
 
 MAX_HISTORY = 64
 MAX_TTL_SECONDS = 2**31 - 1
@@ -65,14 +63,15 @@ def bucket_create(
     max_keys: int | None = None,
     key_format: str = NATS_KEYS,
     sealed: bool = False,
-    audit: AuditActor | None = None,
+    record: Callable[[str], None] | None = None,
 ) -> Bucket:
     """Create a bucket under its internal name; BucketExists if it is taken.
 
     ``sealed``: the bucket holds values sealed by ``buckets.core.sealing``, which
     rotation re-seals; it is a property of the bucket for its whole life.
 
-    With ``audit``, the creation's audit row is written in the same transaction.
+    ``record`` is called with the name inside the creation's transaction, so what it
+    writes (the caller's audit row) commits with the bucket or not at all.
     """
     ceiling = settings.KV_VALUE_SIZE_CEILING
     if max_value_size is None:
@@ -109,8 +108,8 @@ def bucket_create(
                 sealed=sealed,
                 created_at=clock.now(),
             )
-            if audit is not None:
-                audit_record(actor=audit, action=AuditAction.WRITE, namespace=name, detail="bucket created")
+            if record is not None:
+                record(name)
             return bucket
     except IntegrityError:
         raise BucketExists(public_name(name)) from None
@@ -127,7 +126,7 @@ class BucketOptions(TypedDict, total=False):
     max_keys: int | None
     key_format: str
     sealed: bool
-    audit: AuditActor | None
+    record: Callable[[str], None] | None
 
 
 def bucket_ensure(*, name: str, **options: Unpack[BucketOptions]) -> Bucket:
@@ -159,15 +158,15 @@ def bucket_list(*, prefix: str) -> QuerySet[Bucket]:
 
 
 @transaction.atomic
-def bucket_delete(*, name: str, audit: AuditActor | None = None) -> None:
-    """Delete a bucket with all its keys and history (and, with ``audit``, record it in the same transaction)."""
+def bucket_delete(*, name: str, record: Callable[[str], None] | None = None) -> None:
+    """Delete a bucket with all its keys and history; ``record`` (the caller's audit row) in the same transaction."""
     bucket = Bucket.objects.select_for_update().filter(name=name).first()
     if bucket is None:
         raise BucketNotFound(public_name(name))
     Entry.objects.filter(bucket=bucket).delete()
     bucket.delete()
-    if audit is not None:
-        audit_record(actor=audit, action=AuditAction.DELETE, namespace=name, detail="bucket deleted")
+    if record is not None:
+        record(name)
 
 
 def bucket_lock(name: str) -> Bucket:

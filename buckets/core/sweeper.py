@@ -18,10 +18,9 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.db.models import QuerySet, Sum
 
-from buckets.core import clock
+from buckets.core import clock, metrics
 from buckets.core.write_plan import DELETE, PURGE
 from buckets.models import Bucket, Entry
-from kvsite.http import metrics
 
 
 @dataclass

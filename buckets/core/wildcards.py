@@ -9,8 +9,8 @@ regular expression for the rest, which it filters within that range.
 import re
 from dataclasses import dataclass
 
+from buckets.core.exceptions import InvalidArgument
 from buckets.core.keys import MAX_KEY_BYTES
-from kvsite.http.errors import InvalidArgument
 
 _TOKEN_RE = re.compile(r"^[-/_=:A-Za-z0-9]+$")
 

@@ -4,7 +4,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from kvsite.http.errors import InvalidArgument
+from buckets.core.exceptions import InvalidArgument
 from kvsite.http.jsonbody import JsonNumber, json_whole_number
 
 PUT_FIELDS = frozenset({"value", "ttlSeconds", "expiresAt", "ifVersion"})

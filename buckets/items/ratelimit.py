@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from kvsite.http.errors import RateLimited
+from buckets.core.exceptions import RateLimited
 
 logger = logging.getLogger(__name__)
 

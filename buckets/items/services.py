@@ -16,12 +16,11 @@ from typing import Any
 from django.conf import settings
 
 from buckets.core import clock, store
-from buckets.core.exceptions import BucketNotFound, KeyNotFound
+from buckets.core.exceptions import AlreadyExists, BucketNotFound, InvalidArgument, KeyNotFound, ValueTooLarge
 from buckets.core.keys import TEXT_KEYS, validate_key
 from buckets.core.names import app_bucket
 from buckets.models import Bucket
 from kvsite.access.apikeys import account_validate
-from kvsite.http.errors import AlreadyExists, InvalidArgument, ValueTooLarge
 from kvsite.http.jsonbody import MAX_DEPTH, RawJson, dump_json_exact, json_depth, json_text_checked
 
 MIN_TTL_SECONDS = 1

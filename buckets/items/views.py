@@ -20,12 +20,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from buckets.core.events import rfc3339
+from buckets.core.exceptions import NotFound, PermissionDenied
 from buckets.core.keys import MAX_KEY_BYTES
 from buckets.items import ratelimit
 from buckets.items import services as items
 from buckets.items.inputs import item_put_input
 from kvsite.access.permissions import ENTRY_DELETE, ENTRY_READ, ENTRY_WRITE
-from kvsite.http.errors import NotFound, PermissionDenied, api_exception_handler, error_body, items_envelope
+from kvsite.http.errors import api_exception_handler, error_body, items_envelope
 from kvsite.http.jsonbody import MAX_DEPTH, ExactJsonBodyParser, request_json
 from kvsite.http.negotiation import ExactJsonRenderer
 from kvsite.http.preconditions import parse_positive_int

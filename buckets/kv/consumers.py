@@ -4,13 +4,12 @@ The shared watch protocol (``buckets.watch``) on the user bucket the path names,
 sending the core's ``kv_update`` events as they are.
 """
 
-from buckets.core.exceptions import BucketNotFound
+from buckets.core.exceptions import BucketNotFound, DomainError
 from buckets.core.fanout import Change
 from buckets.core.names import app_bucket
 from buckets.watch.consumer import WatchConsumer
 from buckets.watch.options import WatchOptions, watch_options
 from kvsite.access.permissions import ENTRY_READ, Principal
-from kvsite.http.errors import DomainError
 
 
 class KeyWatchConsumer(WatchConsumer):

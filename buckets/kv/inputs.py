@@ -8,8 +8,8 @@ from rest_framework import serializers
 from rest_framework.request import Request
 
 from buckets.core.conditions import IfMatch
+from buckets.core.exceptions import ValueTooLarge
 from buckets.core.store import MAX_BYTES_LIMIT, MAX_DESCRIPTION, MAX_HISTORY, MAX_TTL_SECONDS
-from kvsite.http.errors import ValueTooLarge
 from kvsite.http.preconditions import (
     parse_bool,
     parse_if_match,

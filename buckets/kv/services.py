@@ -11,7 +11,7 @@ from buckets.core import store
 from buckets.core.names import APP_PREFIX, app_bucket, new_app_bucket, public_name
 from buckets.models import Bucket
 from kvsite.access.audit import Action as AuditAction
-from kvsite.access.audit import AuditActor, audit_refusals
+from kvsite.access.audit import AuditActor, audit_bucket_created, audit_bucket_deleted, audit_refusals
 from kvsite.access.permissions import NAMESPACE_DELETE, NAMESPACE_READ, NAMESPACE_WRITE, Principal
 
 
@@ -58,7 +58,7 @@ def bucket_create(
             max_value_size=max_value_size,
             max_bytes=max_bytes,
             history=history,
-            audit=actor,
+            record=audit_bucket_created(actor),
         )
 
 
@@ -67,4 +67,4 @@ def bucket_delete(*, actor: AuditActor, name: str) -> None:
     with audit_refusals(actor=actor, action=AuditAction.DELETE) as scope:
         scope.namespace = app_bucket(name)
         actor.require(NAMESPACE_DELETE, bucket=name)
-        store.bucket_delete(name=scope.namespace, audit=actor)
+        store.bucket_delete(name=scope.namespace, record=audit_bucket_deleted(actor))

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from django.db.models import Q
 
 from buckets.core import clock, store
-from buckets.core.exceptions import BucketNotFound, KeyExists, KeyNotFound, RevisionMismatch
+from buckets.core.exceptions import Aborted, BucketNotFound, KeyExists, KeyNotFound, RevisionMismatch
 from buckets.models import Entry, Namespace
 from buckets.namespaces import inputs
 from buckets.namespaces.exceptions import EntryNotFound, VersionMismatch
@@ -33,7 +33,6 @@ from buckets.namespaces.records import REASON_UPDATE, Record, record_decode, rec
 from buckets.namespaces.services import actor_may, namespace_access
 from kvsite.access.audit import Action, AuditActor, audit_operation, audit_record, audit_refusals
 from kvsite.access.permissions import ENTRY_DELETE, ENTRY_READ, ENTRY_WRITE, NAMESPACE_READ, SECRET_READ
-from kvsite.http.errors import Aborted
 
 DEFAULT_PAGE = 100
 # How often a write without ``version`` re-reads after losing a race.

@@ -1,8 +1,8 @@
-"""The namespaces dialect's errors; each carries its HTTP status and code (``kvsite.http.errors``)."""
+"""The namespaces dialect's errors; each carries its HTTP status and code (``buckets/core/exceptions.py``)."""
 
 import uuid
 
-from kvsite.http.errors import Aborted, AlreadyExists, DomainError, NotFound
+from buckets.core.exceptions import Aborted, AlreadyExists, DomainError, NotFound
 
 
 class NamespaceNotFound(NotFound):

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from buckets.core import store
+from buckets.core.exceptions import DomainError, InvalidArgument
 from buckets.core.keys import has_control_characters, validate_key
 from buckets.core.names import is_plain_name
 from buckets.namespaces.exceptions import BulkRejected
 from buckets.namespaces.records import VALUE_TYPES
-from kvsite.http.errors import DomainError, InvalidArgument
 from kvsite.http.jsonbody import JsonNumber, has_lone_surrogate, json_depth, json_whole_number
 
 NAMESPACE_FIELDS = frozenset({"name", "description", "applicationId", "isSecretNamespace", "defaultTtlSeconds"})

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from buckets.core import store
-from buckets.core.exceptions import BucketNotFound, KeyNotFound
+from buckets.core.exceptions import BucketNotFound, InvalidArgument, KeyNotFound
 from buckets.models import Entry, Namespace
 from buckets.namespaces import inputs
 from buckets.namespaces.entries import NamespaceEntry, audit_read, entry_view, entry_write, values_shown
@@ -21,7 +21,6 @@ from buckets.namespaces.records import REASON_ROLLBACK, REASON_ROTATION, Record,
 from buckets.namespaces.services import namespace_access, namespace_for
 from kvsite.access.audit import Action, AuditActor, audit_operation, audit_refusals
 from kvsite.access.permissions import ENTRY_READ, ENTRY_WRITE, SECRET_ROTATE
-from kvsite.http.errors import InvalidArgument
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from channels.utils import await_many_dispatch
 from django.conf import settings
 
 from buckets.core import replay
+from buckets.core.exceptions import DomainError, PermissionDenied, Unauthenticated, Unavailable
 from buckets.core.fanout import BucketFeed, Change, FeedBucketMissing, FeedEnd, FeedUnavailable, feed_join
 from buckets.watch.options import WatchOptions, key_matcher, query_value
 from kvsite.access.apikeys import apikey_authenticate
@@ -43,7 +44,6 @@ from kvsite.access.authentication import principal_for_user
 from kvsite.access.permissions import Principal
 from kvsite.access.tickets import ticket_redeem
 from kvsite.http import metrics
-from kvsite.http.errors import DomainError, PermissionDenied, Unauthenticated, Unavailable
 
 logger = logging.getLogger(__name__)
 

@@ -4,8 +4,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from buckets.core.exceptions import InvalidArgument
 from buckets.core.wildcards import KeyPattern, compile_pattern
-from kvsite.http.errors import InvalidArgument
 
 _REVISION_RE = re.compile(r"^[0-9]{1,18}$")
 

@@ -20,8 +20,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from buckets.core.exceptions import InvalidArgument, NotFound, Unauthenticated
 from kvsite.access.permissions import ROLE_PERMISSIONS, Principal
-from kvsite.http.errors import InvalidArgument, NotFound, Unauthenticated
 from kvsite.models import ApiKey
 
 TOKEN_PREFIX = "kvs_"

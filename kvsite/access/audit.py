@@ -11,7 +11,7 @@ read-only, and no API writes it except through ``audit_record``.
 
 import ipaddress
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,9 +23,9 @@ from django.utils import timezone
 from rest_framework.request import Request
 
 from buckets.core.cursors import decode_cursor, encode_cursor
+from buckets.core.exceptions import DomainError, InvalidArgument
 from buckets.core.names import APP_PREFIX
 from kvsite.access.permissions import Principal
-from kvsite.http.errors import DomainError, InvalidArgument
 from kvsite.models import AuditEvent
 
 logger = logging.getLogger(__name__)
@@ -237,3 +237,43 @@ def audit_list(
     if len(rows) > limit:
         return AuditPage(events=rows[:limit], next_cursor=_cursor_encode(rows[limit - 1].id))
     return AuditPage(events=rows, next_cursor=None)
+
+
+def audit_bucket_created(actor: AuditActor) -> Callable[[str], None]:
+    """The core's ``record`` hook for ``bucket_create``: the creation's audit row, in its transaction."""
+    return lambda name: _bucket_change(actor=actor, action=Action.WRITE, name=name, detail="bucket created")
+
+
+def audit_bucket_deleted(actor: AuditActor) -> Callable[[str], None]:
+    """The core's ``record`` hook for ``bucket_delete``: the deletion's audit row, in its transaction."""
+    return lambda name: _bucket_change(actor=actor, action=Action.DELETE, name=name, detail="bucket deleted")
+
+
+def _bucket_change(*, actor: AuditActor, action: str, name: str, detail: str) -> None:
+    audit_record(actor=actor, action=action, namespace=name, detail=detail)
+
+
+@dataclass(frozen=True)
+class AuditedRotation:
+    """A master-key rotation's journal (``buckets.core.rotation.RotationJournal``) as ROTATE audit rows."""
+
+    actor: AuditActor
+
+    def resealed(self, *, bucket: str, count: int, primary: str) -> None:
+        audit_record(
+            actor=self.actor,
+            action=Action.ROTATE,
+            namespace=bucket,
+            detail=f"re-sealed {count} values under master key {primary}",
+        )
+
+    def unreadable(self, *, bucket: str, key: str, entry_id: int, reason: str) -> None:
+        audit_record(
+            actor=self.actor,
+            action=Action.ROTATE,
+            namespace=bucket,
+            key_path=key,
+            entry_id=entry_id,
+            success=False,
+            reason=reason,
+        )

@@ -12,11 +12,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from buckets.core.exceptions import InvalidArgument
 from kvsite.access.audit import audit_list
 from kvsite.access.authentication import request_principal
 from kvsite.access.outputs import AUDIT_LIST_RESPONSES, audit_page_body
 from kvsite.access.permissions import AUDIT_READ
-from kvsite.http.errors import InvalidArgument
 from kvsite.models import AuditEvent
 from kvsite.schema import operation_schema
 

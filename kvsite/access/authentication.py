@@ -11,9 +11,9 @@ if TYPE_CHECKING:
     # Not at run time: rest_framework.views reads DEFAULT_AUTHENTICATION_CLASSES, which name this module.
     from rest_framework.views import APIView
 
+from buckets.core.exceptions import PermissionDenied, Unauthenticated
 from kvsite.access.apikeys import apikey_authenticate
 from kvsite.access.permissions import ALL_PERMISSIONS, Principal
-from kvsite.http.errors import PermissionDenied, Unauthenticated
 
 
 def principal_for_user(user: AbstractBaseUser) -> Principal:

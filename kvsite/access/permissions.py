@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
-from kvsite.http.errors import PermissionDenied
+from buckets.core.exceptions import PermissionDenied
 
 NAMESPACE_READ = "kv-namespace:read"
 NAMESPACE_WRITE = "kv-namespace:write"

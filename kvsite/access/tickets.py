@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 
+from buckets.core.exceptions import Unauthenticated
 from kvsite.access.permissions import Principal
-from kvsite.http.errors import Unauthenticated
 
 TICKET_PREFIX = "kvt_"
 _CACHE_PREFIX = "kv:ws-ticket:"

@@ -14,10 +14,10 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from buckets.core.exceptions import DomainError
 from kvsite.access.audit import AuditActor, audit_actor_from_request
 from kvsite.access.authentication import principal_for_user
 from kvsite.access.permissions import Principal
-from kvsite.http.errors import DomainError
 
 View = Callable[..., HttpResponse]
 

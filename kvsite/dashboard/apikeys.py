@@ -7,8 +7,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from buckets.core.exceptions import DomainError
 from kvsite.access.apikeys import apikey_create, apikey_revoke
-from kvsite.http.errors import DomainError
 
 from . import selectors
 from .access import staff_view

@@ -7,9 +7,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from buckets.core.exceptions import InvalidArgument
 from buckets.core.names import APP_PREFIX, SYS_CONFIG_PREFIX, SYS_SECRETS_PREFIX
 from kvsite.access.audit import audit_list
-from kvsite.http.errors import InvalidArgument
 
 from .access import staff_view
 from .forms import AuditFilterForm

@@ -14,12 +14,20 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from buckets.core import store
-from buckets.core.exceptions import BucketExists, KeyExists, KeyNotFound, RevisionMismatch, RevisionNotFound
+from buckets.core.exceptions import (
+    BucketExists,
+    DomainError,
+    InvalidArgument,
+    KeyExists,
+    KeyNotFound,
+    RevisionMismatch,
+    RevisionNotFound,
+)
 from buckets.core.keys import TEXT_KEYS
 from buckets.core.names import app_bucket, new_app_bucket, public_name
 from buckets.models import Bucket, Entry
+from kvsite.access.audit import audit_bucket_created, audit_bucket_deleted
 from kvsite.http.bodies import body_limit
-from kvsite.http.errors import DomainError, InvalidArgument
 
 from . import selectors
 from .access import dashboard_actor, staff_view
@@ -58,7 +66,7 @@ def bucket_list(request: HttpRequest) -> HttpResponse:
                 max_bytes=data["max_bytes"],
                 max_keys=data["max_keys"],
                 key_format=data["key_format"],
-                audit=dashboard_actor(request),
+                record=audit_bucket_created(dashboard_actor(request)),
             )
         except BucketExists as error:
             form.add_error("name", error.message)
@@ -145,7 +153,7 @@ def bucket_detail(request: HttpRequest, bucket: str) -> HttpResponse:
     elif action == "delete_bucket":
         delete_form = BucketDeleteForm(request.POST, bucket=bucket)
         if delete_form.is_valid():
-            store.bucket_delete(name=row.name, audit=dashboard_actor(request))
+            store.bucket_delete(name=row.name, record=audit_bucket_deleted(dashboard_actor(request)))
             messages.success(request, f"Bucket {bucket} and all its keys were deleted.")
             return redirect("dashboard:buckets")
     elif request.method == "POST":

@@ -15,10 +15,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from buckets.configs import services as configs
-from buckets.core.exceptions import KeyExists, RevisionMismatch, RevisionNotFound
+from buckets.core.exceptions import DomainError, InvalidArgument, KeyExists, RevisionMismatch, RevisionNotFound
 from buckets.core.names import SYS_CONFIG_PREFIX
 from kvsite.http.bodies import body_limit
-from kvsite.http.errors import DomainError, InvalidArgument
 
 from . import selectors
 from .access import staff_view

@@ -4,10 +4,10 @@ from django import forms
 from django.conf import settings
 
 from buckets.configs.services import MAX_DOCUMENT_BYTES
+from buckets.core.exceptions import DomainError
 from buckets.core.keys import KEY_FORMATS, NATS_KEYS
 from buckets.core.store import MAX_HISTORY, MAX_TTL_SECONDS
 from kvsite.access.permissions import ROLE_PERMISSIONS
-from kvsite.http.errors import DomainError
 from kvsite.http.jsonbody import json_read
 from kvsite.models import ApiKey, AuditEvent
 

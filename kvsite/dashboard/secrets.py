@@ -14,10 +14,10 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
+from buckets.core.exceptions import DomainError
 from buckets.core.names import SYS_SECRETS_PREFIX
 from kvsite.access.permissions import SECRET_READ, SECRET_WRITE
 from kvsite.http.bodies import body_limit
-from kvsite.http.errors import DomainError
 from secrets_app import services, versions
 from secrets_app.exceptions import SecretExists
 

@@ -34,14 +34,8 @@ from typing import Any, TypeVar
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, URLResolver, get_resolver, resolve
 
-from kvsite.http.errors import (
-    DomainError,
-    InvalidArgument,
-    LengthRequired,
-    Unimplemented,
-    ValueTooLarge,
-    error_response,
-)
+from buckets.core.exceptions import DomainError, InvalidArgument, LengthRequired, Unimplemented, ValueTooLarge
+from kvsite.http.errors import error_response
 from kvsite.http.metrics import REQUESTS
 
 # Forms, small JSON objects: what a route that declares nothing may receive.

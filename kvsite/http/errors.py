@@ -1,4 +1,4 @@
-"""Domain errors and the one place that turns them (and DRF's) into JSON responses.
+"""The one place that turns domain errors (``buckets/core/exceptions.py``) and DRF's into JSON responses.
 
 Every API error body is ``{"error": "<message>", "code": "<code>"}``; codes follow
 the gRPC vocabulary Ironflow uses (``not_found``, ``failed_precondition``, ...).
@@ -14,78 +14,10 @@ from rest_framework import exceptions as drf
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from buckets.core.exceptions import DomainError
+
 # The API's logger, as the middleware's: an outage logs the same line whichever layer caught it.
 logger = logging.getLogger("kvsite.api")
-
-
-class DomainError(Exception):
-    """An error the caller can act on; carries its HTTP status and code."""
-
-    status = 400
-    code = "invalid_argument"
-
-    def __init__(self, message: str, **details: object) -> None:
-        super().__init__(message)
-        self.message = message
-        self.details = details
-
-
-class InvalidArgument(DomainError):
-    status, code = 400, "invalid_argument"
-
-
-class LengthRequired(DomainError):
-    """A chunked body the server in front of kvsite gives no way to read to its end."""
-
-    status, code = 411, "length_required"
-
-
-class Unauthenticated(DomainError):
-    status, code = 401, "unauthenticated"
-
-
-class PermissionDenied(DomainError):
-    status, code = 403, "permission_denied"
-
-
-class NotFound(DomainError):
-    status, code = 404, "not_found"
-
-
-class AlreadyExists(DomainError):
-    status, code = 409, "already_exists"
-
-
-class Aborted(DomainError):
-    """A compare-and-swap lost: the entry is at another version than the caller said."""
-
-    status, code = 409, "aborted"
-
-
-class PreconditionFailed(DomainError):
-    status, code = 412, "failed_precondition"
-
-
-class ValueTooLarge(DomainError):
-    status, code = 413, "resource_exhausted"
-
-
-class RateLimited(DomainError):
-    status, code = 429, "resource_exhausted"
-
-
-class StorageFull(DomainError):
-    status, code = 507, "failed_precondition"
-
-
-class Unimplemented(DomainError):
-    """A transfer coding kvsite does not decode (RFC 9112 6.1: 501)."""
-
-    status, code = 501, "unimplemented"
-
-
-class Unavailable(DomainError):
-    status, code = 503, "unavailable"
 
 
 _DRF_CODES = {

@@ -31,8 +31,8 @@ from typing import Any
 from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
 
+from buckets.core.exceptions import InvalidArgument, ValueTooLarge
 from kvsite.http.bodies import declared_body_cap
-from kvsite.http.errors import InvalidArgument, ValueTooLarge
 
 MAX_DEPTH = 64
 

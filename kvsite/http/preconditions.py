@@ -4,7 +4,7 @@ import re
 from dataclasses import dataclass
 
 from buckets.core.conditions import IfMatch
-from kvsite.http.errors import InvalidArgument
+from buckets.core.exceptions import InvalidArgument
 
 MAX_REVISION = 2**63 - 1
 _REVISION_RE = re.compile(r'^(?:W/)?"?([0-9]{1,19})"?$')

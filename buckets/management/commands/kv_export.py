@@ -6,8 +6,8 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from buckets.core.backup import export_lines
+from buckets.core.exceptions import DomainError
 from buckets.models import Bucket, Entry
-from kvsite.http.errors import DomainError
 
 
 class Command(BaseCommand):

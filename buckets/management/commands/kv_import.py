@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from buckets.core.backup import import_lines
-from kvsite.http.errors import DomainError
+from buckets.core.exceptions import DomainError
 
 
 class Command(BaseCommand):

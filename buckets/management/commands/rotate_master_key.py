@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from buckets.core import sealing
 from buckets.core.rotation import UNREADABLE, RotationReport, master_key_rotate, master_key_usage
-from kvsite.access.audit import audit_actor_system
+from kvsite.access.audit import AuditedRotation, audit_actor_system
 
 
 class Command(BaseCommand):
@@ -27,7 +27,9 @@ class Command(BaseCommand):
         if not check:
             self.stdout.write(f"Re-sealing under master key {keyring.primary.id!r}...")
             report = master_key_rotate(
-                actor=audit_actor_system(name="rotate_master_key"), batch_size=batch_size, on_batch=self._progress
+                journal=AuditedRotation(audit_actor_system(name="rotate_master_key")),
+                batch_size=batch_size,
+                on_batch=self._progress,
             )
             failures = len(report.failures)
             self.stdout.write(f"Re-sealed {report.resealed} values in {report.batches} batches.")

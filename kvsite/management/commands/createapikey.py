@@ -2,9 +2,9 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from buckets.core.exceptions import DomainError
 from kvsite.access.apikeys import apikey_create
 from kvsite.access.permissions import ROLE_PERMISSIONS
-from kvsite.http.errors import DomainError
 
 
 class Command(BaseCommand):

@@ -241,7 +241,7 @@ def test_bulk_and_single_writes_publish_through_the_same_long_lived_loop(
 
 
 def test_bulk_writes_count_in_the_write_metrics_after_commit(bucket, django_capture_on_commit_callbacks) -> None:
-    from kvsite.http import metrics
+    from buckets.core import metrics
 
     before = metrics.WRITES.labels("put")._value.get()
     with django_capture_on_commit_callbacks(execute=True):

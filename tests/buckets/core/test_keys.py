@@ -2,8 +2,8 @@
 
 import pytest
 
+from buckets.core.exceptions import InvalidArgument
 from buckets.core.keys import validate_key
-from kvsite.http.errors import InvalidArgument
 
 
 @pytest.mark.parametrize(

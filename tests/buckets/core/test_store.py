@@ -16,6 +16,7 @@ from buckets.core.exceptions import (
     BucketExists,
     BucketFull,
     BucketNotFound,
+    InvalidArgument,
     KeyExists,
     KeyLimitReached,
     KeyNotFound,
@@ -26,7 +27,6 @@ from buckets.core.exceptions import (
 from buckets.core.names import app_bucket
 from buckets.core.sweeper import sweep_expired
 from buckets.models import Entry
-from kvsite.http.errors import InvalidArgument
 
 pytestmark = pytest.mark.django_db
 

@@ -2,8 +2,8 @@
 
 import pytest
 
+from buckets.core.exceptions import InvalidArgument
 from buckets.core.wildcards import KeyRange, compile_pattern, key_range, prefix_upper_bound
-from kvsite.http.errors import InvalidArgument
 
 KEYS = ["user", "flag", "user.123", "user.456", "user.123.name", "user.123.name.first", "user:123", "config.flags"]
 

@@ -20,10 +20,10 @@ from rest_framework.test import APIClient
 
 from buckets.core import clock as kv_clock
 from buckets.core.events import rfc3339
+from buckets.core.exceptions import InvalidArgument
 from buckets.items import services as items
 from buckets.items.views import ItemDetailApi
 from kvsite.access import apikeys
-from kvsite.http.errors import InvalidArgument
 from kvsite.models import ApiKey
 
 pytestmark = pytest.mark.django_db

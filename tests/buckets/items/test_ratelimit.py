@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from buckets.core.exceptions import RateLimited
 from buckets.items import ratelimit
 from kvsite.access import apikeys
-from kvsite.http.errors import RateLimited
 from tests.live_server import asgi_server_factory, redis_available, redis_url, server_redis_url  # noqa: F401
 
 # One Redis key prefix per test run, so parallel runs on one Redis never share buckets.

@@ -5,9 +5,9 @@ from decimal import Decimal
 import pytest
 
 from buckets.core import store
+from buckets.core.exceptions import InvalidArgument
 from buckets.namespaces import inputs
 from buckets.namespaces.exceptions import BulkRejected
-from kvsite.http.errors import InvalidArgument
 from kvsite.http.jsonbody import JsonNumber
 
 

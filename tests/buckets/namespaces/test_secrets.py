@@ -8,12 +8,13 @@ from django.db import connection
 from django.test import override_settings
 
 from buckets.core import rotation, sealing
+from buckets.core.exceptions import PermissionDenied
 from buckets.models import Entry, Namespace
 from buckets.namespaces import bulk, entries
 from buckets.namespaces import services as namespaces
 from buckets.namespaces import versions as history
 from buckets.namespaces.exceptions import EntryNotFound, VersionNotFound
-from kvsite.access.audit import AuditActor, audit_actor_system
+from kvsite.access.audit import AuditActor, AuditedRotation, audit_actor_system
 from kvsite.access.permissions import (
     ENTRY_DELETE,
     ENTRY_READ,
@@ -25,7 +26,6 @@ from kvsite.access.permissions import (
     SECRET_ROTATE,
     Principal,
 )
-from kvsite.http.errors import PermissionDenied
 from kvsite.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -95,7 +95,7 @@ def test_master_key_rotation_reseals_namespace_entries(vault) -> None:
     write(vault)
 
     with override_settings(KV_MASTER_KEYS=f"{KEY_NEW},{KEY_OLD}"):
-        report = rotation.master_key_rotate(actor=SYSTEM)
+        report = rotation.master_key_rotate(journal=AuditedRotation(SYSTEM))
         assert report.failures == []
         assert report.resealed >= 1
         with override_settings(KV_MASTER_KEYS=KEY_NEW):

@@ -2,9 +2,9 @@
 
 import pytest
 
+from buckets.core.exceptions import InvalidArgument
 from buckets.core.wildcards import compile_pattern
 from buckets.watch.options import key_matcher, watch_options
-from kvsite.http.errors import InvalidArgument
 
 
 def test_options_parse_pattern_since_and_include() -> None:

@@ -9,8 +9,8 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from buckets.core.exceptions import InvalidArgument, Unauthenticated
 from kvsite.access import apikeys
-from kvsite.http.errors import InvalidArgument, Unauthenticated
 from kvsite.models import ApiKey
 
 pytestmark = pytest.mark.django_db

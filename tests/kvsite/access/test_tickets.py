@@ -5,9 +5,9 @@ import time
 import pytest
 from rest_framework.test import APIClient
 
+from buckets.core.exceptions import Unauthenticated
 from kvsite.access.permissions import ENTRY_READ, ROLE_PERMISSIONS, Principal
 from kvsite.access.tickets import ticket_create, ticket_redeem
-from kvsite.http.errors import Unauthenticated
 
 PRINCIPAL = Principal(kind="api_key", id=7, name="reader", permissions=frozenset({ENTRY_READ}), bucket_pattern="a*")
 

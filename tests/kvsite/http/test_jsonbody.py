@@ -2,7 +2,7 @@
 
 import pytest
 
-from kvsite.http.errors import InvalidArgument, ValueTooLarge
+from buckets.core.exceptions import InvalidArgument, ValueTooLarge
 from kvsite.http.jsonbody import (
     MAX_DEPTH,
     JsonNumber,
