@@ -35,8 +35,9 @@ class Bucket(models.Model):
         max_length=8, default="nats", help_text="'nats': NATS subject keys; 'text': any UTF-8 without controls."
     )
     # Set at creation and never changed: its values are AES-GCM envelopes (buckets/core/sealing.py),
-    # which master-key rotation re-seals and events never carry.
-    sealed = models.BooleanField(default=False)
+    # which master-key rotation re-seals and events never carry. A database default too, so servers
+    # of the previous release keep creating buckets while a rolling upgrade migrates under them.
+    sealed = models.BooleanField(default=False, db_default=False)
     created_at = models.DateTimeField()
     # Maintained in every write transaction, so info is O(1) and exact.
     last_revision = models.BigIntegerField(default=0)

@@ -13,6 +13,8 @@ class Migration(migrations.Migration):
     dependencies = [("buckets", "0006_latest_keys_covering_index")]
 
     operations = [
-        migrations.AddField(model_name="bucket", name="sealed", field=models.BooleanField(default=False)),
+        migrations.AddField(
+            model_name="bucket", name="sealed", field=models.BooleanField(default=False, db_default=False)
+        ),
         migrations.RunPython(mark_sealed, migrations.RunPython.noop),
     ]

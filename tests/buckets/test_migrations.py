@@ -4,6 +4,8 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
+from buckets.models import Bucket
+
 BEFORE_SEALED = [("buckets", "0006_latest_keys_covering_index")]
 SEALED = [("buckets", "0007_bucket_sealed")]
 
@@ -37,3 +39,18 @@ def test_existing_secret_buckets_are_marked_sealed() -> None:
         "SYS_config_prod": False,
         "APP_orders": False,
     }
+
+
+@pytest.mark.django_db
+def test_a_previous_release_still_creates_buckets_after_the_migration() -> None:
+    """During a rolling upgrade the previous release inserts buckets without the new column:
+    the database's own default fills it in (a Python-only default would fail NOT NULL)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO buckets_bucket (name, description, ttl_seconds, max_value_size, max_bytes, history, max_keys,"
+            " key_format, created_at, last_revision, values_count, bytes_total, live_keys)"
+            " VALUES ('APP_old_release', '', 0, 1024, -1, 1, -1, 'nats', %s, 0, 0, 0, 0)",
+            ["2026-01-01T00:00:00+00:00"],
+        )
+
+    assert Bucket.objects.get(name="APP_old_release").sealed is False
