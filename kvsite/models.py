@@ -8,13 +8,23 @@ class ApiKey(models.Model):
         ADMIN = "admin"
         WRITER = "writer"
         READER = "reader"
+        # Only the permissions listed on the key.
+        NONE = "none"
 
     name = models.CharField(max_length=100)
     token_hash = models.CharField(max_length=64, unique=True)
     prefix = models.CharField(max_length=16, help_text="First characters of the token, for display.")
     role = models.CharField(max_length=10, choices=Role.choices)
+    # Kept for servers of the previous release during a rolling upgrade (they read only this):
+    # new keys write a value that limits them at least as much as their scopes do.
     bucket_pattern = models.CharField(
-        max_length=100, blank=True, default="", help_text="Glob of bucket names this key may touch; empty = all."
+        max_length=100, blank=True, default="", help_text="Superseded by scopes; read by the previous release only."
+    )
+    scopes = models.JSONField(
+        default=list, blank=True, help_text="'kind:glob' limits (kvsite/access/guard.py); empty = unrestricted."
+    )
+    permissions = models.JSONField(
+        default=list, blank=True, help_text="Permissions granted beyond the role's (the role may be 'none')."
     )
     account = models.CharField(
         max_length=40,

@@ -1,4 +1,4 @@
-"""DRF authentication: bearer API keys, and staff sessions (with CSRF) for the dashboard."""
+"""DRF authentication (bearer API keys, staff sessions with CSRF) and the declared-access check every view passes."""
 
 from typing import TYPE_CHECKING
 
@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 from buckets.core.exceptions import PermissionDenied, Unauthenticated
 from kvsite.access.apikeys import apikey_authenticate
+from kvsite.access.guard import Call, need_decide
 from kvsite.access.permissions import ALL_PERMISSIONS, Principal
 
 
@@ -62,3 +63,36 @@ class IsPrincipal(BasePermission):
 
     def has_permission(self, request: Request, view: "APIView") -> bool:
         return isinstance(request.user, Principal)
+
+
+def request_call(request: Request, kwargs: dict[str, object]) -> Call:
+    """What a resolver may read of a DRF request."""
+    return Call(
+        kwargs=kwargs,
+        headers={name.lower(): value for name, value in request.headers.items()},
+        query={name: value for name, value in request.query_params.items()},
+        principal=request_principal(request),
+    )
+
+
+class DeclaredAccess(BasePermission):
+    """The default permission: a view's ``access`` declares, per method, its ``Need``; ``guard.decide`` answers.
+
+    Runs before the handler reads the body, so a caller without access gets 403, never a 400
+    that tells it about the resource. The resource decided on is left on the view
+    (``view.resource``) for the handler's audit rows.
+    """
+
+    def has_permission(self, request: Request, view: "APIView") -> bool:
+        # Imported here: this module is named by DRF's settings, which rest_framework.views reads on import.
+        from kvsite.access.guarded import GuardedApi
+
+        if not isinstance(view, GuardedApi):
+            # Not yet declared: a principal is required, and the handler decides (being phased out).
+            return isinstance(request.user, Principal)
+        method = "GET" if request.method in ("HEAD", "OPTIONS") else str(request.method)
+        need = view.access.get(method)
+        if need is None:
+            raise PermissionDenied(f"{method} declares no access on this route")
+        view.resource = need_decide(need, request_call(request, dict(view.kwargs)))
+        return True

@@ -1,0 +1,21 @@
+"""The base of every API view: it declares its access, and the default permission decides it."""
+
+from collections.abc import Mapping
+from typing import ClassVar
+
+from rest_framework.views import APIView
+
+from kvsite.access.guard import Need, Resource
+
+
+class GuardedApi(APIView):
+    """An API view whose ``access`` maps each method it answers to its ``Need``.
+
+    ``DeclaredAccess`` (the default permission) decides before the handler runs and
+    leaves the resource it decided on in ``resource``, for the handler's audit rows.
+    ``tests/kvsite/access/test_guard.py`` walks the URL conf and fails on a method
+    without a declaration.
+    """
+
+    access: ClassVar[Mapping[str, Need]] = {}
+    resource: Resource
