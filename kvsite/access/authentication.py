@@ -4,7 +4,7 @@ from rest_framework.authentication import BaseAuthentication, SessionAuthenticat
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from kvsite.access.apikeys import apikey_authenticate
+from kvsite.access.apikeys import USER_ACCOUNT_PREFIX, apikey_authenticate
 from kvsite.access.permissions import ALL_PERMISSIONS, Principal
 from kvsite.http.errors import PermissionDenied, Unauthenticated
 
@@ -12,7 +12,11 @@ from kvsite.http.errors import PermissionDenied, Unauthenticated
 def principal_for_user(user) -> Principal:
     """Staff users act with every permission; the dashboard is their tool. Their items are their own."""
     return Principal(
-        kind="user", id=user.pk, name=user.get_username(), permissions=ALL_PERMISSIONS, account=f"user-{user.pk}"
+        kind="user",
+        id=user.pk,
+        name=user.get_username(),
+        permissions=ALL_PERMISSIONS,
+        account=f"{USER_ACCOUNT_PREFIX}{user.pk}",
     )
 
 
