@@ -324,6 +324,13 @@ else:
 LOGIN_URL = "dashboard:login"
 LOGIN_REDIRECT_URL = "dashboard:buckets"
 LOGOUT_REDIRECT_URL = "dashboard:login"
+# Sign-in throttling (kvsite/access/logins.py): failed password sign-ins are counted in the
+# cache per username and per client address (the socket peer, as in the audit log), over a
+# window that opens at the first failure. At a limit, sign-in is refused with a 429, the right
+# password included, until the window closes; 0 turns that limit off.
+KV_LOGIN_FAILURES_PER_USERNAME = int(os.environ.get("KV_LOGIN_FAILURES_PER_USERNAME", "5"))
+KV_LOGIN_FAILURES_PER_IP = int(os.environ.get("KV_LOGIN_FAILURES_PER_IP", "20"))
+KV_LOGIN_WINDOW_SECONDS = int(os.environ.get("KV_LOGIN_WINDOW_SECONDS", "60"))
 
 # --- Items API ---
 # The simple items API (/kv/items, buckets/items/services.py): each account's JSON values in
