@@ -12,8 +12,9 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-# A pure module (no app registry needed): settings call it to read the master keys.
+# Pure modules (no app registry needed): settings call them to read the master keys and origins.
 from buckets.core.masterkeys import master_keys_configure
+from kvsite.websocket_origin import origins_parse
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -43,6 +44,10 @@ ALLOWED_HOSTS = [
     for host in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
     if host.strip()
 ]
+# Pages of other origins whose browsers may open WebSockets (kvsite/websocket_origin.py): full
+# origins, comma-separated ("https://app.example.com,http://localhost:3000"). The site's own
+# origin (the handshake's Host, one of ALLOWED_HOSTS, with its scheme and port) needs no entry.
+KV_ALLOWED_ORIGINS = origins_parse(os.environ.get("KV_ALLOWED_ORIGINS", ""))
 
 INSTALLED_APPS = [
     "django.contrib.admin",
