@@ -64,6 +64,8 @@ class AuditEvent(models.Model):
         ROTATE = "ROTATE"
         ROLLBACK = "ROLLBACK"
         REVEAL = "REVEAL"
+        # A password sign-in (the dashboard's, which the admin's leads to); refused ones have success False.
+        LOGIN = "LOGIN"
 
     timestamp = models.DateTimeField(db_index=True)
     namespace = models.CharField(max_length=80, blank=True, help_text="Internal bucket name (APP_x, SYS_secrets_y).")

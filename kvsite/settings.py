@@ -12,8 +12,9 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-# A pure module (no app registry needed): settings call it to read the master keys.
+# Pure modules (no app registry needed): settings call them to read the master keys and origins.
 from buckets.core.masterkeys import master_keys_configure
+from kvsite.websocket_origin import origins_parse
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -43,6 +44,10 @@ ALLOWED_HOSTS = [
     for host in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
     if host.strip()
 ]
+# Pages of other origins whose browsers may open WebSockets (kvsite/websocket_origin.py): full
+# origins, comma-separated ("https://app.example.com,http://localhost:3000"). The site's own
+# origin (the handshake's Host, one of ALLOWED_HOSTS, with its scheme and port) needs no entry.
+KV_ALLOWED_ORIGINS = origins_parse(os.environ.get("KV_ALLOWED_ORIGINS", ""))
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -324,6 +329,13 @@ else:
 LOGIN_URL = "dashboard:login"
 LOGIN_REDIRECT_URL = "dashboard:buckets"
 LOGOUT_REDIRECT_URL = "dashboard:login"
+# Sign-in throttling (kvsite/access/logins.py): failed password sign-ins are counted in the
+# cache per username and per client address (the socket peer, as in the audit log), over a
+# window that opens at the first failure. At a limit, sign-in is refused with a 429, the right
+# password included, until the window closes; 0 turns that limit off.
+KV_LOGIN_FAILURES_PER_USERNAME = int(os.environ.get("KV_LOGIN_FAILURES_PER_USERNAME", "5"))
+KV_LOGIN_FAILURES_PER_IP = int(os.environ.get("KV_LOGIN_FAILURES_PER_IP", "20"))
+KV_LOGIN_WINDOW_SECONDS = int(os.environ.get("KV_LOGIN_WINDOW_SECONDS", "60"))
 
 # --- Items API ---
 # The simple items API (/kv/items, buckets/items/services.py): each account's JSON values in

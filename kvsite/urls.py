@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.negotiation import DefaultContentNegotiation
 
@@ -33,6 +34,8 @@ urlpatterns = [
     path("api/v1/ws-ticket", WsTicketCreateApi.as_view(), name="ws-ticket"),
     # csrf_exempt: an unknown API path is a 404 for any method, not a CSRF refusal.
     re_path(r"^api/", csrf_exempt(errors.json_not_found)),
+    # One password door: the admin signs in through the dashboard's throttled, audited form.
+    path("admin/login/", RedirectView.as_view(pattern_name="dashboard:login", query_string=True)),
     path("admin/", admin.site.urls),
     path("", include("kvsite.dashboard.urls")),
 ]

@@ -294,8 +294,8 @@ def ws_connect(
 ) -> connect:
     """A WebSocket client for ``path`` on ``server``, as a browser on the same origin or an API client.
 
-    Sends an Origin header (the server's origin validator refuses connections
-    without one) and, with ``token``, ``Authorization: Bearer``.
+    Sends the server's own origin, as a page of the site would (the origin
+    validator refuses any other), and, with ``token``, ``Authorization: Bearer``.
     """
     extra = dict(headers or {})
     if token is not None:

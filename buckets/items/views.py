@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from buckets.core.events import rfc3339
-from buckets.core.exceptions import NotFound, PermissionDenied
+from buckets.core.exceptions import InvalidArgument, NotFound, PermissionDenied
 from buckets.core.keys import MAX_KEY_BYTES
 from buckets.items import ratelimit
 from buckets.items import services as items
@@ -29,6 +29,7 @@ from kvsite.access.permissions import ENTRY_DELETE, ENTRY_READ, ENTRY_WRITE
 from kvsite.http.errors import api_exception_handler, error_body, items_envelope
 from kvsite.http.jsonbody import MAX_DEPTH, ExactJsonBodyParser, request_json
 from kvsite.http.negotiation import ExactJsonRenderer
+from kvsite.http.paths import path_is_utf8, query_is_utf8
 from kvsite.http.preconditions import parse_positive_int
 
 logger = logging.getLogger("kvsite.api")
@@ -112,6 +113,17 @@ def account_for(request: Request, *, permission: str, kind: str | None) -> str:
     if kind is not None:
         ratelimit.ratelimit_take(account=principal.account, kind=kind)
     return principal.account
+
+
+def item_key(request: Request, key: str) -> str:
+    """``key`` as routed, unless the client's percent-escapes in it are not UTF-8.
+
+    A server reads such escapes as something else (U+FFFD, or ``%XX`` text), so two keys
+    would alias one; they are refused instead, on every serving path (kvsite.http.paths).
+    """
+    if not path_is_utf8(request):
+        raise InvalidArgument("key is not valid UTF-8: its percent-escapes must spell UTF-8 bytes")
+    return key
 
 
 def _time(moment: datetime | None) -> str | None:
@@ -224,7 +236,7 @@ class ItemDetailApi(ItemsApi):
     @extend_schema(operation_id="items_get", responses={200: ItemOutput, **ERRORS})
     def get(self, request: Request, key: str) -> Response:
         account = account_for(request, permission=ENTRY_READ, kind=ratelimit.READ)
-        item = items.item_get(account=account, key=key)
+        item = items.item_get(account=account, key=item_key(request, key))
         return Response(
             {"key": item.key, "value": item.value, "version": item.version, "expiresAt": _time(item.expires_at)}
         )
@@ -242,13 +254,14 @@ class ItemDetailApi(ItemsApi):
     )
     def put(self, request: Request, key: str) -> Response:
         account = account_for(request, permission=ENTRY_WRITE, kind=ratelimit.WRITE)
+        key = item_key(request, key)
         item = items.item_put(account=account, key=key, **item_put_input(request_json(request)))
         return Response({"key": item.key, "version": item.version, "expiresAt": _time(item.expires_at)})
 
     @extend_schema(operation_id="items_delete", responses={200: ItemDeletedOutput, **ERRORS})
     def delete(self, request: Request, key: str) -> Response:
         account = account_for(request, permission=ENTRY_DELETE, kind=ratelimit.WRITE)
-        items.item_delete(account=account, key=key)
+        items.item_delete(account=account, key=item_key(request, key))
         return Response({"deleted": True})
 
 
@@ -264,6 +277,8 @@ class ItemListApi(ItemsApi):
     )
     def get(self, request: Request) -> Response:
         account = account_for(request, permission=ENTRY_READ, kind=ratelimit.READ)
+        if not query_is_utf8(request):
+            raise InvalidArgument("the query string is not valid UTF-8: its percent-escapes must spell UTF-8 bytes")
         params = request.query_params
         limit = parse_positive_int(params.get("limit"), name="limit")
         page = items.item_list(

@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django.utils.text import slugify
 
 from buckets.core.exceptions import InvalidArgument, NotFound, Unauthenticated
 from kvsite.access.permissions import ROLE_PERMISSIONS, Principal
@@ -30,6 +29,10 @@ DISPLAY_PREFIX_LENGTH = 12
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 # An account names the owner of items (/kv/items): the bucket ``items-<account>``.
 ACCOUNT_MAX_LENGTH = 40
+# The accounts kvsite gives out, disjoint so that no name meets another by accident: a key's
+# own (``key-<id>``) and a staff user's session (``user-<id>``, kvsite.access.authentication).
+KEY_ACCOUNT_PREFIX = "key-"
+USER_ACCOUNT_PREFIX = "user-"
 _ACCOUNT_RE = re.compile(rf"^[A-Za-z0-9_-]{{1,{ACCOUNT_MAX_LENGTH}}}$")
 
 
@@ -50,16 +53,28 @@ def account_validate(account: str) -> str:
     return account
 
 
-def account_from_name(name: str) -> str:
-    """The default account of a key: a slug of its name.
-
-    A name with nothing sluggable gets an account of its own rather than a shared
-    catch-all one, since keys of one account see each other's items.
-    """
-    slug = slugify(name)[:ACCOUNT_MAX_LENGTH].strip("-_")
-    return slug or f"key-{secrets.token_hex(6)}"
+def _account_own(api_key: ApiKey) -> str:
+    """A new key's own account: ``key-<id>``, or with a random tail if an older key already holds that name."""
+    account = f"{KEY_ACCOUNT_PREFIX}{api_key.pk}"
+    if ApiKey.objects.filter(account=account).exclude(pk=api_key.pk).exists():
+        account = f"{account}-{secrets.token_hex(4)}"
+    return account
 
 
+def _account_named(account: str) -> str:
+    """``account`` as named at issue: any valid name but those kvsite gives out, except another key's to share it."""
+    account_validate(account)
+    given = account.lower().startswith((KEY_ACCOUNT_PREFIX, USER_ACCOUNT_PREFIX))
+    sessions = account.lower().startswith(USER_ACCOUNT_PREFIX) and account[len(USER_ACCOUNT_PREFIX) :].isdigit()
+    if given and (sessions or not ApiKey.objects.filter(account=account).exists()):
+        raise InvalidArgument(
+            f"accounts named {KEY_ACCOUNT_PREFIX}… or {USER_ACCOUNT_PREFIX}… are given by kvsite; to share a key's "
+            f"items, name its account ({KEY_ACCOUNT_PREFIX}<id>), or choose another name"
+        )
+    return account
+
+
+@transaction.atomic
 def apikey_create(
     *,
     name: str,
@@ -70,25 +85,29 @@ def apikey_create(
 ) -> IssuedApiKey:
     """Issue a key; the token is returned once and never stored.
 
-    ``account`` (default: a slug of ``name``) owns the key's items; keys of one
-    account share them.
+    ``account`` owns the key's items (/kv/items); keys of one account share them.
+    By default a key has an account of its own, ``key-<id>``, whatever its name.
     """
     if role not in ROLE_PERMISSIONS:
         raise InvalidArgument(f"role must be one of {', '.join(sorted(ROLE_PERMISSIONS))}")
     name = name.strip()
     if not name or len(name) > 100:
         raise InvalidArgument("name must be 1-100 characters")
-    account = account_from_name(name) if account is None else account_validate(account)
+    if account is not None:
+        account = _account_named(account)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     api_key = ApiKey.objects.create(
         name=name,
         role=role,
         bucket_pattern=bucket_pattern,
-        account=account,
+        account=account or "",
         token_hash=hash_token(token),
         prefix=token[:DISPLAY_PREFIX_LENGTH],
         expires_at=expires_at,
     )
+    if account is None:
+        api_key.account = _account_own(api_key)
+        api_key.save(update_fields=["account"])
     return IssuedApiKey(api_key=api_key, token=token)
 
 

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from rest_framework.views import APIView
 
 from buckets.core.exceptions import PermissionDenied, Unauthenticated
-from kvsite.access.apikeys import apikey_authenticate
+from kvsite.access.apikeys import USER_ACCOUNT_PREFIX, apikey_authenticate
 from kvsite.access.guard import Call, need_decide
 from kvsite.access.permissions import ALL_PERMISSIONS, Principal
 
@@ -20,7 +20,11 @@ from kvsite.access.permissions import ALL_PERMISSIONS, Principal
 def principal_for_user(user: AbstractBaseUser) -> Principal:
     """Staff users act with every permission; the dashboard is their tool. Their items are their own."""
     return Principal(
-        kind="user", id=user.pk, name=user.get_username(), permissions=ALL_PERMISSIONS, account=f"user-{user.pk}"
+        kind="user",
+        id=user.pk,
+        name=user.get_username(),
+        permissions=ALL_PERMISSIONS,
+        account=f"{USER_ACCOUNT_PREFIX}{user.pk}",
     )
 
 

@@ -223,7 +223,7 @@ class ApiKeyCreateForm(forms.Form):
     account = forms.CharField(
         max_length=40,
         required=False,
-        help_text="Owner of the key's items (/kv/items); keys of one account share them. Empty = from the name.",
+        help_text="Owner of the key's items (/kv/items); keys of one account share them. Empty = its own (key-<id>).",
     )
     expires_at = forms.DateTimeField(
         required=False,

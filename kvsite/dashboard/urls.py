@@ -9,15 +9,12 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from . import apikeys, audit, buckets, config, secrets
+from .login import LoginView
 
 app_name = "dashboard"
 
 urlpatterns = [
-    path(
-        "login",
-        auth_views.LoginView.as_view(template_name="dashboard/login.html"),
-        name="login",
-    ),
+    path("login", LoginView.as_view(), name="login"),
     path("logout", auth_views.LogoutView.as_view(), name="logout"),
     path("", buckets.bucket_list, name="buckets"),
     path("buckets", RedirectView.as_view(pattern_name="dashboard:buckets", query_string=True), name="bucket-index"),

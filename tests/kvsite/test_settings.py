@@ -48,3 +48,10 @@ def test_debug_off_with_a_real_secret_key_starts(tmp_path) -> None:
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False ['kv.example.com', 'api.example.com']"
+
+
+def test_a_malformed_allowed_origin_stops_start_up() -> None:
+    result = boot(KV_ALLOWED_ORIGINS="https://app.example.com, app.example.com")
+
+    assert result.returncode != 0
+    assert "KV_ALLOWED_ORIGINS: 'app.example.com' is not an origin" in result.stderr

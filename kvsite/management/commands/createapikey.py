@@ -17,7 +17,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--account",
             default=None,
-            help="owner of the key's items (/kv/items), shared by keys of one account (default: a slug of the name)",
+            help="owner of the key's items (/kv/items), shared by keys of one account (default: key-<id>, "
+            "the key's own; name another key's key-<id> to share its items)",
         )
 
     def handle(self, *args, name: str, role: str, buckets: str, account: str | None, **options) -> None:

@@ -23,6 +23,7 @@ from buckets.core.events import rfc3339
 from buckets.core.exceptions import InvalidArgument
 from buckets.items import services as items
 from buckets.items.views import ItemDetailApi
+from buckets.models import Bucket
 from kvsite.access import apikeys
 from kvsite.models import ApiKey
 
@@ -779,14 +780,86 @@ def test_items_live_in_the_accounts_bucket(api: APIClient) -> None:
     assert info["values"] == 1 and info["history"] == 1 and info["max_value_size"] == 1_000_000
 
 
-def test_account_defaults_to_a_slug_of_the_key_name() -> None:
-    assert apikeys.apikey_create(name="My App!", role="reader").api_key.account == "my-app"
-    assert apikeys.apikey_create(name="x" * 60, role="reader").api_key.account == "x" * 40
-    assert apikeys.apikey_create(name="!!!", role="reader").api_key.account.startswith("key-")
+def test_a_keys_default_account_is_its_own_whatever_its_name() -> None:
+    issued = [apikeys.apikey_create(name=name, role="reader").api_key for name in ("My App!", "x" * 60, "!!!")]
+
+    assert [api_key.account for api_key in issued] == [f"key-{api_key.pk}" for api_key in issued]
     assert apikeys.apikey_create(name="ci", role="reader", account="Team_A-1").api_key.account == "Team_A-1"
     for bad in ("", "a b", "a" * 41, "ü", "a/b"):
         with pytest.raises(InvalidArgument):
             apikeys.apikey_create(name="ci", role="reader", account=bad)
+
+
+def key_client(name: str, **options) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {apikeys.apikey_create(name=name, role='admin', **options).token}")
+    return client
+
+
+def test_a_key_named_after_a_staff_user_does_not_reach_their_items() -> None:
+    # Given a staff user's items, written with their session
+    user = get_user_model().objects.create_user("ops", password="pw-for-tests", is_staff=True)
+    session = APIClient()
+    session.force_login(user)
+    ok(put(session, "prefs", {"value": "the user's"}))
+
+    # When keys are named so that a slug of the name is the session's account
+    for name in (f"User {user.pk}", f"user-{user.pk}", f"USER {user.pk}!"):
+        key = key_client(name)
+
+        # Then they see none of the user's items, and their writes never reach them
+        failed(key.get(item_url("prefs")), 404, "not_found")
+        assert ok(key.get(ITEMS))["items"] == []
+        ok(put(key, "prefs", {"value": f"{name}'s"}))
+        assert ok(session.get(item_url("prefs")))["value"] == "the user's"
+
+
+def test_keys_whose_names_slug_alike_keep_their_items_apart() -> None:
+    ci, shouting, spaced = key_client("ci"), key_client("CI!"), key_client(" ci ")
+    ok(put(ci, "build", {"value": 1}))
+
+    failed(shouting.get(item_url("build")), 404, "not_found")
+    failed(spaced.get(item_url("build")), 404, "not_found")
+    accounts = {ok(client.get("/kv/limits"))["account"] for client in (ci, shouting, spaced)}
+    assert len(accounts) == 3 and all(account.startswith("key-") for account in accounts)
+
+
+def test_keys_share_items_only_by_naming_an_account() -> None:
+    first = apikeys.apikey_create(name="deploy", role="admin")
+    ok(put(key_client("deploy", account="team-a"), "k", {"value": "team"}))
+
+    rotated = key_client("deploy v2", account=first.api_key.account)
+    team = key_client("other", account="team-a")
+
+    first_client = APIClient()
+    first_client.credentials(HTTP_AUTHORIZATION=f"Bearer {first.token}")
+    ok(put(first_client, "own", {"value": "first"}))
+    assert ok(rotated.get(item_url("own")))["value"] == "first"
+    assert ok(team.get(item_url("k")))["value"] == "team"
+    failed(team.get(item_url("own")), 404, "not_found")
+
+
+@pytest.mark.parametrize("account", ["user-1", "user-7", "User-1", "key-99999", "KEY-1", "key-", "user-"])
+def test_a_key_may_not_take_an_account_kvsite_gives_out(account: str) -> None:
+    get_user_model().objects.create_user("u", password="pw-for-tests", is_staff=True)
+    apikeys.apikey_create(name="one", role="reader")
+
+    with pytest.raises(InvalidArgument, match="given by kvsite"):
+        apikeys.apikey_create(name="ci", role="reader", account=account)
+    with pytest.raises(CommandError, match="given by kvsite"):
+        createapikey("ci", "--role", "reader", "--account", account)
+    assert not ApiKey.objects.filter(name="ci").exists()
+
+
+def test_a_new_key_never_gets_an_account_an_older_key_was_given() -> None:
+    legacy = apikeys.apikey_create(name="legacy", role="reader", account="acme").api_key
+    # A key issued before accounts were per key, whose name slugged to what the next key's own would be.
+    ApiKey.objects.filter(pk=legacy.pk).update(account=f"key-{legacy.pk + 1}")
+
+    issued = apikeys.apikey_create(name="next", role="reader").api_key
+
+    assert issued.account != f"key-{legacy.pk + 1}"
+    assert issued.account.startswith(f"key-{issued.pk}")
 
 
 def createapikey(*args: str) -> str:
@@ -800,7 +873,8 @@ def test_createapikey_takes_an_account() -> None:
     assert "account 'acme'" in createapikey("ci", "--role", "writer", "--account", "acme")
     createapikey("Build Bot", "--role", "reader")
 
-    assert dict(ApiKey.objects.values_list("name", "account")) == {"ci": "acme", "Build Bot": "build-bot"}
+    bot = ApiKey.objects.get(name="Build Bot")
+    assert dict(ApiKey.objects.values_list("name", "account")) == {"ci": "acme", "Build Bot": f"key-{bot.pk}"}
     with pytest.raises(CommandError, match="account"):
         createapikey("ci", "--role", "writer", "--account", "no spaces")
 
@@ -816,6 +890,67 @@ def test_the_migration_gives_existing_keys_an_account() -> None:
     assert ApiKey.objects.get(pk=plain.pk).account == "old-key"
     assert ApiKey.objects.get(pk=odd.pk).account == f"key-{odd.pk}"
     assert ApiKey.objects.get(pk=kept.pk).account == "mine"
+
+
+def stored(*, account: str, key: str) -> Any:
+    """The value of ``account``'s item ``key``, read through the service."""
+    return json.loads(items.item_get(account=account, key=key).value.text)
+
+
+def legacy_key(name: str, account: str) -> ApiKey:
+    """A key as an earlier release issued it: its account recorded on it, a slug of its name by default."""
+    return ApiKey.objects.create(
+        name=name, token_hash=secrets.token_hex(32), prefix="kvs_legacy", role="admin", account=account
+    )
+
+
+def test_the_upgrade_keeps_every_keys_items_and_takes_keys_out_of_user_accounts() -> None:
+    migration = importlib.import_module("kvsite.migrations.0004_apikey_account_per_key")
+    # Given keys issued by the release before: slug accounts, two of them a staff user's by accident
+    user = get_user_model().objects.create_user("ops", password="pw-for-tests", is_staff=True)
+    plain, shared = legacy_key("ci", "ci"), legacy_key("CI!", "ci")
+    clash, clash_twin = (
+        legacy_key(f"User {user.pk}", f"user-{user.pk}"),
+        legacy_key(f"user-{user.pk}", f"user-{user.pk}"),
+    )
+    orphan = legacy_key("User 999999", "user-999999")
+    items.item_put(account="ci", key="build", value=1)
+    items.item_put(account=f"user-{user.pk}", key="written", value="by the key or the user")
+    items.item_put(account="user-999999", key="orphan", value="by the key alone")
+
+    # When the migration runs
+    migration.keys_out_of_user_accounts(django_apps, None)
+
+    # Then slug accounts stay as they were, items and all
+    accounts = dict(ApiKey.objects.values_list("pk", "account"))
+    assert accounts[plain.pk] == accounts[shared.pk] == "ci"
+    assert stored(account="ci", key="build") == 1
+    # and keys that sat in a user's account move, together, to one of their own with a copy of its items,
+    assert accounts[clash.pk] == accounts[clash_twin.pk] == f"key-{clash.pk}"
+    assert stored(account=f"key-{clash.pk}", key="written") == "by the key or the user"
+    # which the user keeps too, since either of them may have written them;
+    assert stored(account=f"user-{user.pk}", key="written") == "by the key or the user"
+    copy, original = (Bucket.objects.get(name=items.items_bucket(a)) for a in (f"key-{clash.pk}", f"user-{user.pk}"))
+    counters = ("last_revision", "values_count", "bytes_total", "live_keys", "max_keys", "key_format", "history")
+    assert [getattr(copy, name) for name in counters] == [getattr(original, name) for name in counters]
+    # an account of no user moves with its key whole.
+    assert accounts[orphan.pk] == f"key-{orphan.pk}"
+    assert stored(account=f"key-{orphan.pk}", key="orphan") == "by the key alone"
+    assert not Bucket.objects.filter(name=items.items_bucket("user-999999")).exists()
+
+
+def test_the_upgrade_leaves_a_bucket_it_would_move_onto_alone() -> None:
+    migration = importlib.import_module("kvsite.migrations.0004_apikey_account_per_key")
+    clash = legacy_key("User 5", "user-999998")
+    items.item_put(account="user-999998", key="k", value="the key's")
+    items.item_put(account=f"key-{clash.pk}", key="k", value="made through the bucket API")
+
+    migration.keys_out_of_user_accounts(django_apps, None)
+
+    moved = ApiKey.objects.get(pk=clash.pk).account
+    assert moved.startswith(f"key-{clash.pk}-")
+    assert stored(account=moved, key="k") == "the key's"
+    assert stored(account=f"key-{clash.pk}", key="k") == "made through the bucket API"
 
 
 def test_staff_session_users_have_an_account_of_their_own() -> None:

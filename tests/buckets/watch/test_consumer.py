@@ -65,7 +65,8 @@ def test_without_the_denial_extension_a_refusal_is_an_error_frame_and_a_44xx_clo
             "type": "websocket",
             "path": raw_path,
             "query_string": query.encode(),
-            "headers": [(b"origin", b"http://127.0.0.1"), *headers],
+            # A browser's handshake on the site's own origin (scheme, host and port, as a server passes them).
+            "headers": [(b"host", b"127.0.0.1"), (b"origin", b"http://127.0.0.1"), *headers],
             "subprotocols": [],
         }
         communicator = ApplicationCommunicator(application, scope)

@@ -43,3 +43,12 @@ def test_invalid_api_key_input_is_a_form_error(staff_client, db):
     assert 'id="issued-token"' not in page_text(response)
     assert "account must be 1-40 letters" in page_text(bad_account)
     assert not ApiKey.objects.exists()
+
+
+def test_a_key_made_on_the_page_gets_its_own_account_and_never_a_users(staff_client, staff):
+    staff_client.post("/api-keys", {"name": f"User {staff.pk}", "role": "reader"})
+    refused = staff_client.post("/api-keys", {"name": "x", "role": "reader", "account": f"user-{staff.pk}"})
+
+    api_key = ApiKey.objects.get()
+    assert api_key.account == f"key-{api_key.pk}"
+    assert "given by kvsite" in page_text(refused) and 'id="issued-token"' not in page_text(refused)

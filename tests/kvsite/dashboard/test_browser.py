@@ -191,6 +191,33 @@ def test_sign_in_is_required_and_the_login_page_works(browser, server, staff_use
     context.close()
 
 
+def test_too_many_wrong_passwords_pause_sign_in_and_the_page_says_so(browser, server, transactional_db):
+    # A username of its own: the module's server keeps its sign-in counters between tests.
+    get_user_model().objects.create_user("locked-out", password=PASSWORD, is_staff=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(server.http_url + "/login")
+
+    for _ in range(5):
+        page.get_by_label("Username").fill("locked-out")
+        page.get_by_label("Password").fill("wrong password")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("alert")).to_contain_text("correct username and password")
+    page.get_by_label("Password").fill(PASSWORD)
+    with page.expect_response(lambda response: response.request.method == "POST") as answer:
+        page.get_by_role("button", name="Sign in").click()
+
+    assert answer.value.status == 429
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("Too many failed sign-in attempts for this username.")
+    expect(alert).to_contain_text(re.compile(r"Wait \d+ seconds, then try again\."))
+    expect(page.get_by_label("Username")).to_have_value("locked-out")
+    expect(page).to_have_url(server.http_url + "/login")
+    shot(page, "01b-login-throttled")
+    context.close()
+
+
 def test_create_a_bucket_and_never_see_a_system_bucket(open_page, server, api):
     system_buckets(api)
     page = open_page()
