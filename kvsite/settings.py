@@ -220,7 +220,7 @@ REST_FRAMEWORK = {
         "kvsite.access.authentication.ApiKeyAuthentication",
         "kvsite.access.authentication.StaffSessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["kvsite.access.authentication.IsPrincipal"],
+    "DEFAULT_PERMISSION_CLASSES": ["kvsite.access.authentication.DeclaredAccess"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["kvsite.http.jsonbody.JsonBodyParser"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "kvsite.http.negotiation.JsonOnlyNegotiation",

@@ -23,7 +23,9 @@ def _fresh_api_key_cache() -> Iterator[None]:
 @pytest.fixture
 def issue_token(db) -> Callable[..., str]:
     def issue(role: str = "admin", *, buckets: str = "", name: str | None = None) -> str:
-        return apikeys.apikey_create(name=name or f"{role}-key", role=role, bucket_pattern=buckets).token
+        return apikeys.apikey_create(
+            name=name or f"{role}-key", role=role, scopes=[f"bucket:{buckets}"] if buckets else []
+        ).token
 
     return issue
 

@@ -20,7 +20,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from buckets.core.exceptions import InvalidArgument, NotFound, Unauthenticated
-from kvsite.access.permissions import ROLE_PERMISSIONS, Principal
+from kvsite.access.guard import Scope, scopes_parse
+from kvsite.access.permissions import ALL_PERMISSIONS, ROLE_PERMISSIONS, Principal
 from kvsite.models import ApiKey
 
 TOKEN_PREFIX = "kvs_"
@@ -74,16 +75,33 @@ def _account_named(account: str) -> str:
     return account
 
 
+def previous_release_pattern(scopes: tuple[Scope, ...]) -> str:
+    """What servers of the previous release (which read ``bucket_pattern`` only) limit a new key to.
+
+    A single bucket scope is the pattern they understood; any other scoped key gets a pattern
+    no name matches ('/' is in none), so during a rolling upgrade it opens less, never more.
+    """
+    if not scopes:
+        return ""
+    if len(scopes) == 1 and scopes[0].kind == "bucket":
+        return scopes[0].glob[:100]
+    return "/"
+
+
 @transaction.atomic
 def apikey_create(
     *,
     name: str,
     role: str,
-    bucket_pattern: str = "",
+    scopes: list[str] | tuple[str, ...] = (),
+    permissions: list[str] | tuple[str, ...] = (),
     expires_at: datetime | None = None,
     account: str | None = None,
 ) -> IssuedApiKey:
     """Issue a key; the token is returned once and never stored.
+
+    The key holds its role's permissions and ``permissions`` (role ``none``: only those),
+    limited to ``scopes`` (``kind:glob``, kvsite/access/guard.py; none: unrestricted).
 
     ``account`` owns the key's items (/kv/items); keys of one account share them.
     By default a key has an account of its own, ``key-<id>``, whatever its name.
@@ -93,13 +111,21 @@ def apikey_create(
     name = name.strip()
     if not name or len(name) > 100:
         raise InvalidArgument("name must be 1-100 characters")
+    unknown = sorted(set(permissions) - ALL_PERMISSIONS)
+    if unknown:
+        raise InvalidArgument(f"unknown permission {', '.join(unknown)}; one of {', '.join(sorted(ALL_PERMISSIONS))}")
+    if not ROLE_PERMISSIONS[role] and not permissions:
+        raise InvalidArgument("a key with role 'none' needs at least one permission")
+    parsed = scopes_parse(list(scopes))
     if account is not None:
         account = _account_named(account)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     api_key = ApiKey.objects.create(
         name=name,
         role=role,
-        bucket_pattern=bucket_pattern,
+        scopes=[str(scope) for scope in parsed],
+        permissions=sorted(set(permissions)),
+        bucket_pattern=previous_release_pattern(parsed),
         account=account or "",
         token_hash=hash_token(token),
         prefix=token[:DISPLAY_PREFIX_LENGTH],
@@ -158,8 +184,8 @@ def principal_for_api_key(api_key: ApiKey) -> Principal:
         kind="api_key",
         id=api_key.pk,
         name=api_key.name,
-        permissions=ROLE_PERMISSIONS[api_key.role],
-        bucket_pattern=api_key.bucket_pattern,
+        permissions=ROLE_PERMISSIONS.get(api_key.role, frozenset()) | frozenset(api_key.permissions),
+        scopes=scopes_parse(api_key.scopes),
         account=api_key.account,
     )
 

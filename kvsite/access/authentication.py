@@ -74,7 +74,7 @@ def request_call(request: Request, kwargs: dict[str, object]) -> Call:
     return Call(
         kwargs=kwargs,
         headers={name.lower(): value for name, value in request.headers.items()},
-        query={name: value for name, value in request.query_params.items()},
+        query={name: str(request.query_params.get(name, "")) for name in request.query_params},
         principal=request_principal(request),
     )
 

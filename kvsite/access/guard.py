@@ -27,6 +27,8 @@ NAMED_KINDS = frozenset({"bucket", "config", "secrets", "namespace", "items"})
 # Kinds that are one thing each: a scoped key reaches them only with a scope of that kind.
 WHOLE_KINDS = frozenset({"audit", "metrics", "apikeys"})
 KINDS = NAMED_KINDS | WHOLE_KINDS
+# What belongs to the caller itself (its WebSocket tickets): no scope limits it, its permissions do.
+SELF = "self"
 MAX_SCOPES = 32
 MAX_GLOB_LENGTH = 200
 
@@ -83,7 +85,7 @@ def may_touch(scopes: tuple[Scope, ...], resource: Resource) -> bool:
     A named kind as a whole (``bucket:`` with no name, a listing) is reachable with any
     scope of that kind; the listing then shows only what ``may_touch`` allows one by one.
     """
-    if not scopes:
+    if not scopes or resource.kind == SELF:
         return True
     if resource.kind in NAMED_KINDS and not resource.name:
         return any(scope.kind == resource.kind for scope in scopes)

@@ -16,7 +16,9 @@ SECRET_ROTATE = "kv-secret:rotate"
 SECRET_READ = "kv-secret:read"
 SECRET_WRITE = "kv-secret:write"
 AUDIT_READ = "kv-audit:read"
-METRICS_READ = "kv-metrics:read"
+METRICS_READ = "metrics:read"
+# Issue and revoke API keys (GET/POST /api/v1/apikeys).
+APIKEYS_MANAGE = "apikeys:manage"
 CONFIG_READ = "config:read"
 CONFIG_WRITE = "config:write"
 
@@ -33,6 +35,7 @@ ALL_PERMISSIONS = frozenset(
         SECRET_WRITE,
         AUDIT_READ,
         METRICS_READ,
+        APIKEYS_MANAGE,
         CONFIG_READ,
         CONFIG_WRITE,
     }
@@ -42,6 +45,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "reader": frozenset({NAMESPACE_READ, ENTRY_READ, CONFIG_READ}),
     "writer": frozenset({NAMESPACE_READ, ENTRY_READ, ENTRY_WRITE, ENTRY_DELETE, CONFIG_READ, CONFIG_WRITE}),
     "admin": ALL_PERMISSIONS,
+    # Only the permissions listed on the key (createapikey --permission).
+    "none": frozenset(),
 }
 
 

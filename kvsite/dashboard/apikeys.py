@@ -30,7 +30,7 @@ def apikey_index(request: HttpRequest) -> HttpResponse:
             issued = apikey_create(
                 name=data["name"],
                 role=data["role"],
-                bucket_pattern=data["bucket_pattern"],
+                scopes=[f"bucket:{data['bucket_pattern']}"] if data["bucket_pattern"] else [],
                 expires_at=expires_at,
                 account=data["account"].strip() or None,
             )

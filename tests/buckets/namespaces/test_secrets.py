@@ -15,6 +15,7 @@ from buckets.namespaces import services as namespaces
 from buckets.namespaces import versions as history
 from buckets.namespaces.exceptions import EntryNotFound, VersionNotFound
 from kvsite.access.audit import AuditActor, AuditedRotation, audit_actor_system
+from kvsite.access.guard import Scope
 from kvsite.access.permissions import (
     ENTRY_DELETE,
     ENTRY_READ,
@@ -44,7 +45,11 @@ def master_keys() -> Iterator[None]:
 
 def actor_with(*permissions: str, bucket_pattern: str = "") -> AuditActor:
     principal = Principal(
-        kind="api_key", id=42, name="k", permissions=frozenset(permissions), bucket_pattern=bucket_pattern
+        kind="api_key",
+        id=42,
+        name="k",
+        permissions=frozenset(permissions),
+        scopes=(Scope("bucket", bucket_pattern),) if bucket_pattern else (),
     )
     return AuditActor(type="api_key", id="42", name="k", principal=principal)
 

@@ -63,6 +63,8 @@ def test_scopes_are_kept_once_in_order() -> None:
         (("metrics",), Resource("metrics"), True),
         (("bucket:*",), Resource("metrics"), False),
         (("bucket:*",), Resource("audit"), False),
+        # The caller's own things (its tickets) are limited by its permissions alone.
+        (("bucket:a",), Resource("self"), True),
     ],
 )
 def test_scopes_reach_resources_of_their_own_kind_only(

@@ -6,10 +6,13 @@ import pytest
 from rest_framework.test import APIClient
 
 from buckets.core.exceptions import Unauthenticated
+from kvsite.access.guard import Scope
 from kvsite.access.permissions import ENTRY_READ, ROLE_PERMISSIONS, Principal
 from kvsite.access.tickets import ticket_create, ticket_redeem
 
-PRINCIPAL = Principal(kind="api_key", id=7, name="reader", permissions=frozenset({ENTRY_READ}), bucket_pattern="a*")
+PRINCIPAL = Principal(
+    kind="api_key", id=7, name="reader", permissions=frozenset({ENTRY_READ}), scopes=(Scope("bucket", "a*"),)
+)
 
 
 def test_a_ticket_redeems_once_as_the_principal_that_asked() -> None:
@@ -43,7 +46,7 @@ def test_ticket_endpoint_issues_for_the_caller_and_needs_credentials(client_for)
     assert response.status_code == 201
     assert response.json()["expires_in"] == 30
     principal = ticket_redeem(ticket=response.json()["ticket"])
-    assert principal.bucket_pattern == "a*"
+    assert principal.scopes == (Scope("bucket", "a*"),)
     assert principal.permissions == ROLE_PERMISSIONS["reader"]
     anonymous = APIClient().post("/api/v1/ws-ticket")
     assert anonymous.status_code == 401
