@@ -94,7 +94,10 @@ class DeclaredAccess(BasePermission):
         if not isinstance(view, GuardedApi):
             # Not yet declared: a principal is required, and the handler decides (being phased out).
             return isinstance(request.user, Principal)
-        method = "GET" if request.method in ("HEAD", "OPTIONS") else str(request.method)
+        if request.method == "OPTIONS":
+            # DRF's metadata: the route's shape, no data; any principal may ask.
+            return isinstance(request.user, Principal)
+        method = "GET" if request.method == "HEAD" else str(request.method)
         need = view.access.get(method)
         if need is None:
             raise PermissionDenied(f"{method} declares no access on this route")
