@@ -100,6 +100,9 @@ class DeclaredAccess(BasePermission):
         method = "GET" if request.method == "HEAD" else str(request.method)
         need = view.access.get(method)
         if need is None:
+            if method.lower() not in view.http_method_names or not hasattr(view, method.lower()):
+                # A method the route does not answer: DRF's 405 follows, for any principal.
+                return isinstance(request.user, Principal)
             raise PermissionDenied(f"{method} declares no access on this route")
         view.resource = need_decide(need, request_call(request, dict(view.kwargs)))
         return True
