@@ -3,7 +3,8 @@
 The shared watch protocol (``buckets.watch``: authentication, the shared feed with
 its ordering and gap filling, ``since``, heartbeats, bounded queues) on the document's
 ``SYS_config_<env>`` bucket, narrowed to the document's key, with each change
-rendered as the config API renders documents.
+rendered as the config API renders documents. The handshake needs ``config:read`` on
+``config:<environment>``, the resource the config API's routes name.
 """
 
 import base64
@@ -15,7 +16,19 @@ from buckets.core.fanout import Change
 from buckets.core.keys import validate_key
 from buckets.watch.consumer import WatchConsumer
 from buckets.watch.options import WatchOptions, watch_options
-from kvsite.access.permissions import CONFIG_READ, Principal
+from kvsite.access.guard import Call, Need, Resource
+from kvsite.access.permissions import CONFIG_READ
+
+CONFIG = "config"
+
+
+def config_environment(call: Call) -> Resource:
+    """The environment watched: ``?environment=``, else the ``X-Ironflow-Environment-ID`` header, else the default.
+
+    Named as given: the bucket is named (and the name checked, a 400) once access is decided.
+    """
+    environment = call.query.get("environment") or call.headers.get("x-ironflow-environment-id")
+    return Resource(CONFIG, environment or configs.DEFAULT_ENVIRONMENT)
 
 
 def config_frame(event: dict) -> dict:
@@ -33,14 +46,11 @@ def config_frame(event: dict) -> dict:
 class ConfigWatchConsumer(WatchConsumer):
     """One watcher of one config document (environment: ``?environment=`` or the Ironflow header)."""
 
-    def watch_target(self, *, principal: Principal, query: dict[str, list[str]]) -> tuple[str, WatchOptions]:
+    access = Need(CONFIG_READ, resource=config_environment)
+
+    def watch_target(self, *, resource: Resource, query: dict[str, list[str]]) -> tuple[str, WatchOptions]:
         name = validate_key(self.scope["url_route"]["kwargs"]["name"])
-        principal.require(CONFIG_READ)
-        headers = dict(self.scope.get("headers", []))
-        environment = (query.get("environment") or [""])[-1] or headers.get(b"x-ironflow-environment-id", b"").decode(
-            "latin-1"
-        )
-        bucket = configs.config_bucket(environment or configs.DEFAULT_ENVIRONMENT)
+        bucket = configs.config_bucket(resource.name)
         # The document's name is a literal key pattern: only its changes pass.
         return bucket, watch_options(query={**query, "key": [name]})
 

@@ -1,4 +1,7 @@
-"""The items API (/kv/items, /kv/limits): parse, authorize, rate-limit, call buckets.items.services, render.
+"""The items API (/kv/items, /kv/limits): declare, rate-limit, parse, call buckets.items.services, render.
+
+Every route touches the caller's own account, ``items:<account>`` (``buckets.items.access``);
+``DeclaredAccess`` decides before the handler runs, which then works on the account decided.
 
 Every response, errors included, is the envelope ``{"requestId", "data",
 "error"}`` with ``X-Request-Id`` = requestId. Errors come from the project's one
@@ -17,14 +20,16 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from buckets.core.events import rfc3339
-from buckets.core.exceptions import InvalidArgument, NotFound, PermissionDenied
+from buckets.core.exceptions import InvalidArgument, NotFound
 from buckets.core.keys import MAX_KEY_BYTES
 from buckets.items import ratelimit
 from buckets.items import services as items
+from buckets.items.access import items_account
 from buckets.items.inputs import item_put_input
+from kvsite.access.guard import Need
+from kvsite.access.guarded import GuardedApi
 from kvsite.access.permissions import ENTRY_DELETE, ENTRY_READ, ENTRY_WRITE
 from kvsite.http.errors import api_exception_handler, error_body, items_envelope
 from kvsite.http.jsonbody import MAX_DEPTH, ExactJsonBodyParser, request_json
@@ -82,8 +87,8 @@ def items_exception_handler(exc: Exception, context: dict) -> Response:
     return response
 
 
-class ItemsApi(APIView):
-    """Base of the items views: envelope, exact JSON in and out."""
+class ItemsApi(GuardedApi):
+    """Base of the items views: envelope, exact JSON in and out, and the account the route decided on."""
 
     renderer_classes = [ExactJsonRenderer]
     parser_classes = [ExactJsonBodyParser]
@@ -100,19 +105,15 @@ class ItemsApi(APIView):
         response["X-Request-Id"] = request_id_of(request)
         return response
 
+    def account(self, *, kind: str | None) -> str:
+        """The account the route decided on (``items:<account>``), once a ``kind`` token of its rate limit is taken."""
+        account = self.resource.name
+        if kind is not None:
+            ratelimit.ratelimit_take(account=account, kind=kind)
+        return account
+
 
 # --- Input ------------------------------------------------------------------------------
-
-
-def account_for(request: Request, *, permission: str, kind: str | None) -> str:
-    """Check ``permission``, take a ``kind`` token from the account's rate limit; return the account."""
-    principal = request.user
-    principal.require(permission)
-    if not principal.account:
-        raise PermissionDenied("this API key has no account; issue one with createapikey --account")
-    if kind is not None:
-        ratelimit.ratelimit_take(account=principal.account, kind=kind)
-    return principal.account
 
 
 def item_key(request: Request, key: str) -> str:
@@ -223,6 +224,11 @@ ItemPutInput = inline_serializer(
 
 
 class ItemDetailApi(ItemsApi):
+    access = {
+        "GET": Need(ENTRY_READ, resource=items_account),
+        "PUT": Need(ENTRY_WRITE, resource=items_account),
+        "DELETE": Need(ENTRY_DELETE, resource=items_account),
+    }
     body_max_bytes = BODY_SLACK_FACTOR * settings.KV_ITEMS_MAX_VALUE_BYTES + BODY_SLACK_BYTES
 
     @property
@@ -235,7 +241,7 @@ class ItemDetailApi(ItemsApi):
 
     @extend_schema(operation_id="items_get", responses={200: ItemOutput, **ERRORS})
     def get(self, request: Request, key: str) -> Response:
-        account = account_for(request, permission=ENTRY_READ, kind=ratelimit.READ)
+        account = self.account(kind=ratelimit.READ)
         item = items.item_get(account=account, key=item_key(request, key))
         return Response(
             {"key": item.key, "value": item.value, "version": item.version, "expiresAt": _time(item.expires_at)}
@@ -253,19 +259,21 @@ class ItemDetailApi(ItemsApi):
         },
     )
     def put(self, request: Request, key: str) -> Response:
-        account = account_for(request, permission=ENTRY_WRITE, kind=ratelimit.WRITE)
+        account = self.account(kind=ratelimit.WRITE)
         key = item_key(request, key)
         item = items.item_put(account=account, key=key, **item_put_input(request_json(request)))
         return Response({"key": item.key, "version": item.version, "expiresAt": _time(item.expires_at)})
 
     @extend_schema(operation_id="items_delete", responses={200: ItemDeletedOutput, **ERRORS})
     def delete(self, request: Request, key: str) -> Response:
-        account = account_for(request, permission=ENTRY_DELETE, kind=ratelimit.WRITE)
+        account = self.account(kind=ratelimit.WRITE)
         items.item_delete(account=account, key=item_key(request, key))
         return Response({"deleted": True})
 
 
 class ItemListApi(ItemsApi):
+    access = {"GET": Need(ENTRY_READ, resource=items_account)}
+
     @extend_schema(
         operation_id="items_list",
         parameters=[
@@ -276,7 +284,7 @@ class ItemListApi(ItemsApi):
         responses={200: ItemListOutput, **ERRORS},
     )
     def get(self, request: Request) -> Response:
-        account = account_for(request, permission=ENTRY_READ, kind=ratelimit.READ)
+        account = self.account(kind=ratelimit.READ)
         if not query_is_utf8(request):
             raise InvalidArgument("the query string is not valid UTF-8: its percent-escapes must spell UTF-8 bytes")
         params = request.query_params
@@ -304,10 +312,12 @@ class ItemListApi(ItemsApi):
 
 
 class ItemLimitsApi(ItemsApi):
+    access = {"GET": Need(ENTRY_READ, resource=items_account)}
+
     @extend_schema(operation_id="items_limits", responses={200: ItemLimitsOutput, **ERRORS})
     def get(self, request: Request) -> Response:
         # Looking at the limits takes no token: a client that is being limited can still see why.
-        account = account_for(request, permission=ENTRY_READ, kind=None)
+        account = self.account(kind=None)
         usage = items.items_usage(account=account)
         rates, tokens = {}, {}
         for kind in ratelimit.KINDS:

@@ -1,40 +1,57 @@
-"""The bucket API's rules over the storage core: public bucket names, who may touch them, audited bucket changes.
+"""The bucket API's rules over the storage core: public bucket names, buckets namespaces own, audited bucket changes.
 
 A client names a user bucket by its public name; the core knows it as ``APP_<name>``
-(``buckets.core.names``). Permissions are matched against the public name, the
-core is called with the internal one, and no other kind of bucket is reachable.
+(``buckets.core.names``), and no other kind of bucket is reachable. Who may touch a
+bucket is decided before these run, on the resource each route declares
+(``buckets.kv.access``); a bucket a namespace owns is read here, never written.
 Creating and deleting a bucket is audited: the core records a success in the
-change's own transaction, and a refusal is recorded here.
+change's own transaction, and a refusal is recorded here (``bucket_refusals``,
+which the views also wrap around the access decision).
 """
 
+from contextlib import AbstractContextManager
+
 from buckets.core import store
-from buckets.core.names import APP_PREFIX, app_bucket, new_app_bucket, public_name
+from buckets.core.names import APP_PREFIX, app_bucket, is_plain_name, new_app_bucket
+from buckets.kv.access import NAMESPACE, bucket_row_resource
+from buckets.kv.exceptions import BucketOwnedByNamespace
 from buckets.models import Bucket
 from kvsite.access.audit import Action as AuditAction
-from kvsite.access.audit import AuditActor, audit_bucket_created, audit_bucket_deleted, audit_refusals
-from kvsite.access.permissions import NAMESPACE_DELETE, NAMESPACE_READ, NAMESPACE_WRITE, Principal
+from kvsite.access.audit import AuditActor, AuditScope, audit_bucket_created, audit_bucket_deleted, audit_refusals
+from kvsite.access.guard import Resource
+from kvsite.access.permissions import Principal
 
 
-def bucket_authorize(*, principal: Principal, name: str, permission: str) -> str:
-    """Check ``permission`` on the user bucket ``name``; return its internal name."""
-    internal = app_bucket(name)
-    principal.require(permission, bucket=name)
-    return internal
+def bucket_refusals(*, actor: AuditActor, action: str, name: str) -> AbstractContextManager[AuditScope]:
+    """Record a refusal of a change to the user bucket ``name`` (``""``: not known yet, the body is unread)."""
+    return audit_refusals(actor=actor, action=action, namespace=APP_PREFIX + name if is_plain_name(name) else "")
+
+
+def bucket_for_reads(*, name: str) -> str:
+    """The internal name of the user bucket ``name`` to read (a namespace's bucket too, under its scope)."""
+    return app_bucket(name)
+
+
+def bucket_for_writes(*, name: str, resource: Resource) -> str:
+    """The internal name of the user bucket ``name`` to change; one a namespace owns is refused (409).
+
+    ``resource`` is what the route decided on: a namespace's bucket is only written
+    through the namespaces API, which authorizes, checks and audits its entries.
+    """
+    if resource.kind == NAMESPACE:
+        raise BucketOwnedByNamespace(bucket=name, namespace=resource.name)
+    return app_bucket(name)
 
 
 def bucket_list(*, principal: Principal) -> list[Bucket]:
-    """The user buckets ``principal`` may see."""
-    principal.require(NAMESPACE_READ)
-    return [
-        bucket
-        for bucket in store.bucket_list(prefix=APP_PREFIX)
-        if principal.can_access_bucket(public_name(bucket.name))
-    ]
+    """The user buckets ``principal``'s scopes reach, each as the resource it is (a bucket, or its namespace)."""
+    buckets = store.bucket_list(prefix=APP_PREFIX).select_related("namespace")
+    return [bucket for bucket in buckets if principal.may_touch(bucket_row_resource(bucket))]
 
 
-def bucket_get(*, principal: Principal, name: str) -> Bucket:
-    """The user bucket ``name``, once ``principal`` may read it."""
-    return store.bucket_get(name=bucket_authorize(principal=principal, name=name, permission=NAMESPACE_READ))
+def bucket_get(*, name: str) -> Bucket:
+    """The user bucket ``name``."""
+    return store.bucket_get(name=app_bucket(name))
 
 
 def bucket_create(
@@ -50,7 +67,6 @@ def bucket_create(
     """Create the user bucket ``name`` (a reserved or taken name is refused, and the refusal audited)."""
     with audit_refusals(actor=actor, action=AuditAction.WRITE) as scope:
         scope.namespace = new_app_bucket(name)
-        actor.require(NAMESPACE_WRITE, bucket=name)
         return store.bucket_create(
             name=scope.namespace,
             description=description,
@@ -62,9 +78,7 @@ def bucket_create(
         )
 
 
-def bucket_delete(*, actor: AuditActor, name: str) -> None:
-    """Delete the user bucket ``name`` with all its keys (a refusal is audited)."""
-    with audit_refusals(actor=actor, action=AuditAction.DELETE) as scope:
-        scope.namespace = app_bucket(name)
-        actor.require(NAMESPACE_DELETE, bucket=name)
-        store.bucket_delete(name=scope.namespace, record=audit_bucket_deleted(actor))
+def bucket_delete(*, actor: AuditActor, name: str, resource: Resource) -> None:
+    """Delete the user bucket ``name`` with all its keys; one a namespace owns is refused (each refusal audited)."""
+    with bucket_refusals(actor=actor, action=AuditAction.DELETE, name=name):
+        store.bucket_delete(name=bucket_for_writes(name=name, resource=resource), record=audit_bucket_deleted(actor))

@@ -5,9 +5,11 @@ group. A watcher authenticates at the handshake, joins its process' feed of the
 bucket (``buckets.core.fanout``: one subscription per bucket per process, which
 orders the events, fills gaps from the database and encodes each frame once),
 and forwards the changes whose key matches the watcher's pattern, in revision
-order and exactly once; it never writes. Which bucket a socket watches, what is
-missing when it is gone and how a change is rendered are the subclass's
-(``watch_target``, ``target_missing``, ``frame_text``).
+order and exactly once; it never writes. What a handshake needs is the subclass's
+declaration (``access``, a ``kvsite.access.guard.Need``, as a REST view's), decided here
+by ``guard.need_decide`` before anything else of the request is looked at; which bucket
+a socket then watches, what is missing when it is gone and how a change is rendered are
+the subclass's too (``watch_target``, ``target_missing``, ``frame_text``).
 
 A watcher with ``?since=`` or ``?include=current`` first sends what it reads
 from the database, then the feed's changes after that revision: it joins the
@@ -27,6 +29,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
+from typing import ClassVar
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -41,6 +44,7 @@ from buckets.core.fanout import BucketFeed, Change, FeedBucketMissing, FeedEnd, 
 from buckets.watch.options import WatchOptions, key_matcher, query_value
 from kvsite.access.apikeys import apikey_authenticate
 from kvsite.access.authentication import principal_for_user
+from kvsite.access.guard import Call, Need, Resource, need_decide
 from kvsite.access.permissions import Principal
 from kvsite.access.tickets import ticket_redeem
 from kvsite.http import metrics
@@ -75,7 +79,13 @@ class _WatchEnded(Exception):
 
 
 class WatchConsumer(AsyncJsonWebsocketConsumer, ABC):
-    """One watcher: authenticate, join the bucket's feed, forward matching changes in order."""
+    """One watcher: authenticate, decide, join the bucket's feed, forward matching changes in order.
+
+    Each consumer declares ``access``, what its handshake needs; ``tests/kvsite/access/test_guard.py``
+    walks ``kvsite/routing.py`` and fails on a consumer without one.
+    """
+
+    access: ClassVar[Need]
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -115,7 +125,9 @@ class WatchConsumer(AsyncJsonWebsocketConsumer, ABC):
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         try:
             principal = await self._authenticate(query)
-            self.bucket, self.options = self.watch_target(principal=principal, query=query)
+            # The resolver may read the database (which namespace owns a bucket).
+            resource = await database_sync_to_async(self._decide)(self._call(principal, query))
+            self.bucket, self.options = self.watch_target(resource=resource, query=query)
             self.matches = key_matcher(self.options.pattern)
             # Join before reading the bucket's position: a change committed after the
             # read is then certain to arrive live.
@@ -138,9 +150,32 @@ class WatchConsumer(AsyncJsonWebsocketConsumer, ABC):
         if self.close_after_accept is not None:
             self._shutdown(*self.close_after_accept)
 
+    def _call(self, principal: Principal, query: dict[str, list[str]]) -> Call:
+        """What a resolver may read of the handshake, as ``kvsite.access.authentication.request_call`` for HTTP."""
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in self.scope.get("headers", []):
+            name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+            # Repeated headers read as one, comma-joined, as Django reads them for a REST view.
+            headers[name] = f"{headers[name]},{value}" if name in headers else value
+        return Call(
+            kwargs=dict(self.scope.get("url_route", {}).get("kwargs", {})),
+            headers=headers,
+            query={name: values[-1] for name, values in query.items()},
+            principal=principal,
+        )
+
+    def _decide(self, call: Call) -> Resource:
+        need = getattr(type(self), "access", None)
+        if not isinstance(need, Need):
+            raise PermissionDenied("this watch declares no access")
+        return need_decide(need, call)
+
     @abstractmethod
-    def watch_target(self, *, principal: Principal, query: dict[str, list[str]]) -> tuple[str, WatchOptions]:
-        """The internal bucket to watch and the options, once ``principal`` may read it (DomainError if not)."""
+    def watch_target(self, *, resource: Resource, query: dict[str, list[str]]) -> tuple[str, WatchOptions]:
+        """The internal bucket to watch and the options, once ``access`` was decided on ``resource``.
+
+        Only names the bucket (and checks the request's values: DomainError); access is decided already.
+        """
 
     @abstractmethod
     def target_missing(self) -> DomainError:

@@ -1,16 +1,13 @@
 """buckets.watch.consumer without a server: a watcher's outbox, and a refusal the server cannot send as a denial."""
 
 import asyncio
-import json
 
 import pytest
-from asgiref.testing import ApplicationCommunicator
-from channels.db import database_sync_to_async
-from django.db import connections
 
 from buckets.core.fanout import Change
 from buckets.kv.consumers import KeyWatchConsumer
 from buckets.watch.options import key_matcher, watch_options
+from tests.handshake import Handshake, handshake
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -52,52 +49,24 @@ def test_a_waiting_watcher_skips_non_matching_changes_without_queueing_them(sett
 
 @pytest.mark.django_db(transaction=True)
 def test_without_the_denial_extension_a_refusal_is_an_error_frame_and_a_44xx_close(issue_token, make_bucket) -> None:
-    from kvsite.asgi import application
-
     make_bucket("app")
     token = issue_token("admin")
 
-    async def attempt(path: str, headers: list[tuple[bytes, bytes]]) -> tuple[dict, int]:
-        # Channels' WebsocketCommunicator needs daphne; this is the same drive by hand, and
-        # its scope, like daphne's, offers no "websocket.http.response" extension.
-        raw_path, _, query = path.partition("?")
-        scope = {
-            "type": "websocket",
-            "path": raw_path,
-            "query_string": query.encode(),
-            # A browser's handshake on the site's own origin (scheme, host and port, as a server passes them).
-            "headers": [(b"host", b"127.0.0.1"), (b"origin", b"http://127.0.0.1"), *headers],
-            "subprotocols": [],
-        }
-        communicator = ApplicationCommunicator(application, scope)
-        await communicator.send_input({"type": "websocket.connect"})
-        accepted = await communicator.receive_output(5)
-        frame = await communicator.receive_output(5)
-        closed = await communicator.receive_output(5)
-        await communicator.send_input({"type": "websocket.disconnect", "code": closed["code"]})
-        await communicator.wait(5)
-        assert accepted["type"] == "websocket.accept"
-        assert closed["type"] == "websocket.close"
-        return json.loads(frame["text"]), closed["code"]
-
-    async def scenario() -> list[tuple[dict, int]]:
-        bearer = [(b"authorization", f"Bearer {token}".encode())]
-        try:
-            return [
-                await attempt("/api/v1/kv/buckets/app/watch", []),
-                await attempt("/api/v1/kv/buckets/nope/watch", bearer),
-                await attempt("/api/v1/kv/buckets/app/watch?since=x", bearer),
-            ]
-        finally:
-            # The consumer's reads ran in asgiref's shared worker thread: close its
-            # connection there, or the test database cannot be dropped at the end.
-            await database_sync_to_async(connections.close_all)()
+    async def scenario() -> list[Handshake]:
+        return [
+            await handshake("/api/v1/kv/buckets/app/watch"),
+            await handshake("/api/v1/kv/buckets/nope/watch", token=token),
+            await handshake("/api/v1/kv/buckets/app/watch?since=x", token=token),
+        ]
 
     unauthenticated, not_found, invalid = asyncio.run(scenario())
 
-    assert unauthenticated[0]["type"] == "error"
-    assert unauthenticated[0]["code"] == "unauthenticated"
-    assert unauthenticated[1] == 4401
-    assert not_found == ({"type": "error", "code": "not_found", "message": "bucket 'nope' not found"}, 4404)
-    assert invalid[0]["code"] == "invalid_argument"
-    assert invalid[1] == 4400
+    assert unauthenticated.frame["type"] == "error"
+    assert unauthenticated.frame["code"] == "unauthenticated"
+    assert unauthenticated.close_code == 4401
+    assert (not_found.frame, not_found.close_code) == (
+        {"type": "error", "code": "not_found", "message": "bucket 'nope' not found"},
+        4404,
+    )
+    assert invalid.frame["code"] == "invalid_argument"
+    assert invalid.close_code == 4400

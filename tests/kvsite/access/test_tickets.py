@@ -6,6 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from buckets.core.exceptions import Unauthenticated
+from kvsite.access import apikeys
 from kvsite.access.guard import Scope
 from kvsite.access.permissions import ENTRY_READ, ROLE_PERMISSIONS, Principal
 from kvsite.access.tickets import ticket_create, ticket_redeem
@@ -51,3 +52,18 @@ def test_ticket_endpoint_issues_for_the_caller_and_needs_credentials(client_for)
     anonymous = APIClient().post("/api/v1/ws-ticket")
     assert anonymous.status_code == 401
     assert anonymous.json()["code"] == "unauthenticated"
+
+
+@pytest.mark.django_db
+def test_a_ticket_needs_a_permission_a_watch_needs_and_no_scope() -> None:
+    def issue(**key: object) -> int:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {apikeys.apikey_create(name='k', **key).token}")
+        return client.post("/api/v1/ws-ticket").status_code
+
+    assert issue(role="none", permissions=["metrics:read"]) == 403
+    assert issue(role="none", permissions=["kv-audit:read", "apikeys:manage"]) == 403
+    assert issue(role="none", permissions=["config:read"]) == 201
+    assert issue(role="none", permissions=["kv-entry:read"]) == 201
+    # A ticket is the caller's own: whatever its scopes, the watch it opens decides.
+    assert issue(role="reader", scopes=["secrets:prod"]) == 201
