@@ -239,6 +239,7 @@ def entries_write_many(*, bucket: str, writes: Sequence[BulkWrite]) -> list[Entr
             revision=entry.revision,
             operation=entry.operation,
             created_at=now,
+            sealed=locked.sealed,
         )
         for entry in entries
     ]

@@ -17,8 +17,6 @@ from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
 
-from buckets.core.names import SYS_SECRETS_PREFIX
-
 logger = logging.getLogger(__name__)
 
 
@@ -37,7 +35,7 @@ class ChangeEvent(TypedDict):
     type: Literal["kv_update"]
     bucket: str
     key: str
-    value: str  # base64 of the value; "" for markers and secret buckets
+    value: str  # base64 of the value; "" for markers and sealed buckets
     revision: int
     operation: str
     created_at: str  # RFC 3339, UTC
@@ -49,14 +47,14 @@ def is_change_event(message: Mapping[str, object]) -> TypeGuard[ChangeEvent]:
 
 
 def change_event(
-    *, bucket: str, key: str, value: bytes, revision: int, operation: str, created_at: datetime
+    *, bucket: str, key: str, value: bytes, revision: int, operation: str, created_at: datetime, sealed: bool
 ) -> ChangeEvent:
     """The ``kv_update`` event; ``bucket`` is the name clients know (unprefixed for APP_).
 
-    Secret buckets' events never carry the value: even sealed, it has no business
-    on the channel layer.
+    A sealed bucket's events never carry the value (``Bucket.sealed``): even sealed,
+    it has no business on the channel layer.
     """
-    carries_value = operation == "put" and not bucket.startswith(SYS_SECRETS_PREFIX)
+    carries_value = operation == "put" and not sealed
     return {
         "type": "kv_update",
         "bucket": bucket,

@@ -52,9 +52,15 @@ def _events(bucket: str, rows: QuerySet[Entry]) -> list[ChangeEvent]:
     name = public_name(bucket)
     return [
         change_event(
-            bucket=name, key=key, value=bytes(value), revision=revision, operation=operation, created_at=created_at
+            bucket=name,
+            key=key,
+            value=bytes(value),
+            revision=revision,
+            operation=operation,
+            created_at=created_at,
+            sealed=sealed,
         )
-        for key, value, revision, operation, created_at in rows.values_list(*_EVENT_FIELDS)
+        for key, value, revision, operation, created_at, sealed in rows.values_list(*_EVENT_FIELDS, "bucket__sealed")
     ]
 
 

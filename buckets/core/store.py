@@ -244,10 +244,17 @@ class _Written:
     entry_id: int
     revision: int
     expires_at: datetime | None
+    # The bucket holds sealed values: its change events carry none.
+    sealed: bool
 
 
-# kvsite_entry_write (migration 0005): buckets.core.write_plan's rules as one PostgreSQL function.
-_WRITE_FUNCTION_SQL = "SELECT * FROM kvsite_entry_write(%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+# kvsite_entry_write (migration 0005): buckets.core.write_plan's rules as one PostgreSQL function. The
+# bucket's sealed flag is joined in the same statement rather than returned by the function, whose
+# signature servers of the previous release call during a rolling upgrade.
+_WRITE_FUNCTION_SQL = (
+    "SELECT w.*, b.sealed FROM kvsite_entry_write(%s, %s, %s, %s, %s, %s, %s, %s, %s) AS w"  # noqa: S608
+    f' LEFT JOIN "{_B}" b ON b.id = w.bucket_id'
+)
 
 
 def _write_in_database(
@@ -278,12 +285,14 @@ def _write_in_database(
             _WRITE_FUNCTION_SQL,
             [bucket_name, key, operation, value, strict_key_error is None, if_absent, if_revision, expires_at, now],
         )
-        outcome, bucket_id, entry_id, revision, expiry, current_revision, limit = cursor.fetchone()
+        outcome, bucket_id, entry_id, revision, expiry, current_revision, limit, sealed = cursor.fetchone()
     # The function answers invalid_key only for a key that failed the strict check, and
     # revision_mismatch only for a write that named a revision (the guards say so to mypy).
     match outcome:
         case "ok":
-            return _Written(bucket_id=bucket_id, entry_id=entry_id, revision=revision, expires_at=expiry)
+            return _Written(
+                bucket_id=bucket_id, entry_id=entry_id, revision=revision, expires_at=expiry, sealed=bool(sealed)
+            )
         case "bucket_not_found":
             raise BucketNotFound(public_name(bucket_name))
         case "invalid_key" if strict_key_error is not None:
@@ -347,7 +356,9 @@ def _write_in_python(
             _INSERT_SQL, [bucket.pk, key, revision, operation, value, len(value), now, plan.expires_at, True]
         )
         entry_id = cursor.fetchone()[0]
-    return _Written(bucket_id=bucket.pk, entry_id=entry_id, revision=revision, expires_at=plan.expires_at)
+    return _Written(
+        bucket_id=bucket.pk, entry_id=entry_id, revision=revision, expires_at=plan.expires_at, sealed=bucket.sealed
+    )
 
 
 def _write(
@@ -398,6 +409,7 @@ def _write(
             revision=written.revision,
             operation=operation,
             created_at=now,
+            sealed=written.sealed,
         ),
     )
     transaction.on_commit(metrics.WRITES.labels(operation).inc)
