@@ -107,7 +107,6 @@ NOT_YET_DECLARED = {
     "items-list",
     "items-detail",
     "items-limits",
-    "metrics",
     "kv-namespaces",
     "kv-namespace",
     "kv-ns-entries",
@@ -118,14 +117,9 @@ NOT_YET_DECLARED = {
     "kv-ns-bulk-get",
     "kv-ns-bulk-set",
     "kv-ns-bulk-delete",
-    "config-list",
-    "config-history",
-    "config-rollback",
-    "config-detail",
     "secrets",
     "secret-value",
     "secret",
-    "audit",
     "ws-ticket",
 }
 
