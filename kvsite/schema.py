@@ -9,8 +9,10 @@ from rest_framework.fields import empty
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-# A view method (self, request) -> Response, whatever its class.
-ViewMethod = TypeVar("ViewMethod", bound=Callable[[Never, Request], Response])
+# A view method (self, request) -> Response, or (self, request, <URL parameter>), whatever its class.
+ViewMethod = TypeVar(
+    "ViewMethod", bound=Callable[[Never, Request], Response] | Callable[[Never, Request, Never], Response]
+)
 
 
 def operation_schema(

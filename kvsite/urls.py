@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.negotiation import DefaultContentNegotiation
 
+from kvsite.access.apikeys_api import ApiKeyListCreateApi, ApiKeyRevokeApi
 from kvsite.access.audit_api import AuditListApi
 from kvsite.access.tickets_api import WsTicketCreateApi
 from kvsite.http import errors, health
@@ -32,6 +33,8 @@ urlpatterns = [
     path("api/v1/", include("secrets_app.urls")),
     path("api/v1/audit", AuditListApi.as_view(), name="audit"),
     path("api/v1/ws-ticket", WsTicketCreateApi.as_view(), name="ws-ticket"),
+    path("api/v1/apikeys", ApiKeyListCreateApi.as_view(), name="apikeys"),
+    path("api/v1/apikeys/<int:key_id>", ApiKeyRevokeApi.as_view(), name="apikey"),
     # csrf_exempt: an unknown API path is a 404 for any method, not a CSRF refusal.
     re_path(r"^api/", csrf_exempt(errors.json_not_found)),
     # One password door: the admin signs in through the dashboard's throttled, audited form.

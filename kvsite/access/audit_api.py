@@ -1,5 +1,8 @@
 """``GET /api/v1/audit``: the audit log for admins, newest first, cursor-paginated.
 
+Declared on ``audit`` as a whole with ``kv-audit:read``: a scoped key reaches it only with an
+``audit`` scope, since the log holds every tenant's rows.
+
 Checked with no expression of type ``Any`` allowed (pyproject.toml): request data reaches a
 service only as typed values, and bodies come typed from ``outputs``.
 """
@@ -10,11 +13,11 @@ from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from buckets.core.exceptions import InvalidArgument
 from kvsite.access.audit import audit_list
-from kvsite.access.authentication import request_principal
+from kvsite.access.guard import Need, whole
+from kvsite.access.guarded import GuardedApi
 from kvsite.access.outputs import AUDIT_LIST_RESPONSES, audit_page_body
 from kvsite.access.permissions import AUDIT_READ
 from kvsite.models import AuditEvent
@@ -41,7 +44,9 @@ def _limit(raw: str | None) -> int:
     return int(raw)
 
 
-class AuditListApi(APIView):
+class AuditListApi(GuardedApi):
+    access = {"GET": Need(AUDIT_READ, resource=whole("audit"))}
+
     @operation_schema(
         operation_id="audit_list",
         parameters=[
@@ -56,7 +61,7 @@ class AuditListApi(APIView):
         responses=AUDIT_LIST_RESPONSES,
     )
     def get(self, request: Request) -> Response:
-        request_principal(request).require(AUDIT_READ)
+        """The audit log, newest first. Needs kv-audit:read (a scoped key: the scope audit)."""
         query = request.query_params
         page = audit_list(
             action=query.get("action") or None,

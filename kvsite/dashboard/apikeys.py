@@ -1,4 +1,4 @@
-"""The API keys page: list (prefix, role, last use), create (token shown once), revoke."""
+"""The API keys page: list (prefix, role, last use), create (token shown once), revoke; both audited."""
 
 from datetime import UTC
 
@@ -11,7 +11,7 @@ from buckets.core.exceptions import DomainError
 from kvsite.access.apikeys import apikey_create, apikey_revoke
 
 from . import selectors
-from .access import staff_view
+from .access import dashboard_actor, staff_view
 from .forms import ApiKeyCreateForm, ApiKeyRevokeForm
 
 
@@ -33,6 +33,7 @@ def apikey_index(request: HttpRequest) -> HttpResponse:
                 scopes=[f"bucket:{data['bucket_pattern']}"] if data["bucket_pattern"] else [],
                 expires_at=expires_at,
                 account=data["account"].strip() or None,
+                actor=dashboard_actor(request),
             )
         except DomainError as error:
             form.add_error(None, error.message)
@@ -55,7 +56,7 @@ def apikey_index(request: HttpRequest) -> HttpResponse:
 def apikey_revoke_view(request: HttpRequest) -> HttpResponse:
     form = ApiKeyRevokeForm(request.POST)
     if form.is_valid():
-        api_key = apikey_revoke(api_key_id=form.cleaned_data["api_key_id"])
+        api_key = apikey_revoke(api_key_id=form.cleaned_data["api_key_id"], actor=dashboard_actor(request))
         messages.success(request, f"API key {api_key.name} ({api_key.prefix}…) revoked.")
     else:
         messages.error(request, "No key was named; nothing was revoked.")

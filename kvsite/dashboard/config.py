@@ -20,7 +20,7 @@ from buckets.core.names import SYS_CONFIG_PREFIX
 from kvsite.http.bodies import body_limit
 
 from . import selectors
-from .access import staff_view
+from .access import dashboard_actor, staff_view
 from .forms import CONFIG_TEXT_MAX_BYTES, ConfigCreateForm, ConfigEditForm, ConfigFlagForm, RevisionForm
 from .live import config_watch_url
 from .values import pretty_json, value_diff
@@ -49,7 +49,11 @@ def config_index(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         try:
             document = configs.config_set(
-                environment=data["environment"], name=data["name"], data=data["data"], if_absent=True
+                environment=data["environment"],
+                name=data["name"],
+                data=data["data"],
+                if_absent=True,
+                actor=dashboard_actor(request),
             )
         except KeyExists as error:
             form.add_error("name", f"{error.message}; open it to edit it.")
@@ -106,7 +110,11 @@ def config_document(request: HttpRequest, environment: str, name: str) -> HttpRe
             data = editor.cleaned_data
             try:
                 document = configs.config_set(
-                    environment=environment, name=name, data=data["data"], if_revision=data["revision"]
+                    environment=environment,
+                    name=name,
+                    data=data["data"],
+                    if_revision=data["revision"],
+                    actor=dashboard_actor(request),
                 )
             except RevisionMismatch:
                 current = configs.config_get(environment=environment, name=name)
@@ -132,7 +140,10 @@ def config_document(request: HttpRequest, environment: str, name: str) -> HttpRe
         form = RevisionForm(request.POST)
         if form.is_valid():
             document = configs.config_rollback(
-                environment=environment, name=name, revision=form.cleaned_data["revision"]
+                environment=environment,
+                name=name,
+                revision=form.cleaned_data["revision"],
+                actor=dashboard_actor(request),
             )
             messages.success(
                 request,
@@ -145,7 +156,12 @@ def config_document(request: HttpRequest, environment: str, name: str) -> HttpRe
         form = RevisionForm(request.POST)
         if form.is_valid():
             try:
-                configs.config_delete(environment=environment, name=name, if_revision=form.cleaned_data["revision"])
+                configs.config_delete(
+                    environment=environment,
+                    name=name,
+                    if_revision=form.cleaned_data["revision"],
+                    actor=dashboard_actor(request),
+                )
             except RevisionMismatch as error:
                 messages.error(request, f"Someone else changed {name} meanwhile ({error.message}); it was not deleted.")
                 return redirect(_document_url(environment, name))
@@ -206,7 +222,9 @@ def _toggle(request: HttpRequest, environment: str, name: str) -> HttpResponse |
         messages.error(request, f"{flag} is not a feature flag of {name} any more; nothing changed.")
         return None
     try:
-        document = configs.config_patch(environment=environment, name=name, patch={flag: value})
+        document = configs.config_patch(
+            environment=environment, name=name, patch={flag: value}, actor=dashboard_actor(request)
+        )
     except DomainError as error:  # other writers kept winning (409), or the document went away
         messages.error(request, f"{flag} was not switched: {error.message}")
         return None

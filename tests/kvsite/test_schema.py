@@ -15,3 +15,5 @@ def test_schema_validates_without_warnings(tmp_path) -> None:
     text = target.read_text()
     assert "/api/v1/kv/buckets/{bucket}/keys/{key}/history:" in text
     assert "bearer" in text
+    assert "/api/v1/apikeys:" in text and "/api/v1/apikeys/{key_id}:" in text
+    assert "IssuedApiKeyOutput" in text and "token_hash" not in text

@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
 from kvsite.access.apikeys import apikey_create
+from kvsite.access.audit import audit_actor_system
 from kvsite.models import ApiKey
 
 LOCAL_KEY_NAME = "local-admin"
@@ -30,5 +31,7 @@ class Command(BaseCommand):
                 f"API key {LOCAL_KEY_NAME!r} exists (new one: python manage.py createapikey NAME --role admin)."
             )
         else:
-            issued = apikey_create(name=LOCAL_KEY_NAME, role="admin")
+            issued = apikey_create(
+                name=LOCAL_KEY_NAME, role="admin", actor=audit_actor_system(name="ensure_local_admin")
+            )
             self.stdout.write(self.style.SUCCESS(f"Admin API key: {issued.token}   (shown once)"))

@@ -6,10 +6,12 @@ import pytest
 from rest_framework.test import APIClient
 
 from buckets.configs import services as configs
+from kvsite.access.audit import audit_actor_system
 
 pytestmark = pytest.mark.django_db
 
 API = "/api/v1/config"
+OTHER_WRITER = audit_actor_system(name="another writer")
 
 
 def post(client: APIClient, name: str, data, env: str | None = None, **headers):
@@ -79,11 +81,11 @@ def test_patch_with_stale_if_match_is_412_and_missing_document_404(admin_client:
 
 def test_a_patch_that_keeps_losing_races_is_a_409_with_the_real_revision(admin_client: APIClient, monkeypatch) -> None:
     # Given another writer that replaces the document between every read and write of the patch...
-    configs.config_set(environment="default", name="raced", data={"a": 1})
+    configs.config_set(environment="default", name="raced", data={"a": 1}, actor=OTHER_WRITER)
     merge = configs.apply_merge_patch
 
     def raced(document: dict, patch: dict) -> dict:
-        configs.config_set(environment="default", name="raced", data={"other": "writer"})
+        configs.config_set(environment="default", name="raced", data={"other": "writer"}, actor=OTHER_WRITER)
         return merge(document, patch)
 
     monkeypatch.setattr(configs, "apply_merge_patch", raced)

@@ -7,9 +7,12 @@ import httpx
 import pytest
 
 from buckets.configs import services as configs
+from kvsite.access.audit import audit_actor_system
 from tests.live_server import asgi_server_factory, ws_connect  # noqa: F401  (pytest fixture)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
+
+SYSTEM = audit_actor_system(name="tests")
 
 
 async def frames_until(ws, count: int) -> list[dict]:
@@ -27,8 +30,8 @@ def test_a_document_watch_sends_its_changes_as_config_updates(asgi_server_factor
     server = asgi_server_factory()
     token = issue_token("reader")
     writer = {"Authorization": f"Bearer {issue_token('writer')}", "Content-Type": "application/json"}
-    configs.config_set(environment="default", name="flags", data={"beta": False})
-    configs.config_set(environment="staging", name="flags", data={"beta": True})
+    configs.config_set(environment="default", name="flags", data={"beta": False}, actor=SYSTEM)
+    configs.config_set(environment="staging", name="flags", data={"beta": True}, actor=SYSTEM)
 
     async def scenario() -> list[dict]:
         async with (
@@ -57,7 +60,7 @@ def test_a_document_watch_sends_its_changes_as_config_updates(asgi_server_factor
 
 def test_config_watch_refusals(asgi_server_factory, issue_token) -> None:  # noqa: F811
     server = asgi_server_factory()
-    configs.config_set(environment="default", name="flags", data={})
+    configs.config_set(environment="default", name="flags", data={}, actor=SYSTEM)
 
     async def close_code(path: str, token: str | None) -> int:
         try:

@@ -55,10 +55,11 @@ def world(db) -> dict:
     """One of everything the pages show: a bucket with a key, a config document, a secret."""
     store.bucket_create(name=app_bucket("orders"), description="Order data", history=5)
     store.entry_put(bucket=app_bucket("orders"), key="order.1", value=b'{"total": 12}')
-    configs.config_set(environment="default", name="flags", data={"beta": False, "theme": "dark", "search": True})
-    secrets.secret_create(
-        environment="prod", name="db/password", value=PLAINTEXT, actor=audit_actor_system(name="tests")
+    system = audit_actor_system(name="tests")
+    configs.config_set(
+        environment="default", name="flags", data={"beta": False, "theme": "dark", "search": True}, actor=system
     )
+    secrets.secret_create(environment="prod", name="db/password", value=PLAINTEXT, actor=system)
     return {}
 
 

@@ -2,7 +2,7 @@
 
 import re
 
-from kvsite.models import ApiKey
+from kvsite.models import ApiKey, AuditEvent
 
 from .conftest import page_text
 
@@ -52,3 +52,18 @@ def test_a_key_made_on_the_page_gets_its_own_account_and_never_a_users(staff_cli
     api_key = ApiKey.objects.get()
     assert api_key.account == f"key-{api_key.pk}"
     assert "given by kvsite" in page_text(refused) and 'id="issued-token"' not in page_text(refused)
+
+
+def test_issuing_and_revoking_on_the_page_are_audited_as_the_staff_user(staff_client, staff):
+    response = staff_client.post("/api-keys", {"name": "ci", "role": "writer", "bucket_pattern": "orders-*"})
+    token = re.search(r'id="issued-token"[^>]*value="(kvs_[^"]+)"', page_text(response)).group(1)
+    api_key = ApiKey.objects.get(name="ci")
+    staff_client.post("/api-keys/revoke", {"api_key_id": api_key.pk})
+
+    events = list(AuditEvent.objects.filter(namespace="apikeys").order_by("id"))
+    assert [(e.action, e.key_path, e.actor_type, e.actor_name, e.success) for e in events] == [
+        ("WRITE", "ci", "user", "ops", True),
+        ("DELETE", "ci", "user", "ops", True),
+    ]
+    assert "role writer; permissions -; scopes bucket:orders-*" in events[0].detail
+    assert token not in str(list(AuditEvent.objects.values_list()))

@@ -7,6 +7,8 @@ history, rollback and delete.
 import pytest
 
 from buckets.configs import services as configs
+from kvsite.access.audit import audit_actor_system
+from kvsite.models import AuditEvent
 
 from .conftest import page_text
 
@@ -96,7 +98,9 @@ def test_the_config_editor_shows_what_json_cannot_be_stored_and_saves_nothing(st
 
 
 def test_config_history_view_and_rollback(staff_client, world):
-    configs.config_patch(environment="default", name="flags", patch={"beta": True})
+    configs.config_patch(
+        environment="default", name="flags", patch={"beta": True}, actor=audit_actor_system(name="tests")
+    )
 
     view = page_text(staff_client.get("/config/default/flags?rev=1"))
     assert "Changes from revision 1 to the current one" in view
@@ -114,3 +118,23 @@ def test_config_delete_with_confirmation(staff_client, world):
 
     assert response.status_code == 302
     assert configs.config_list(environment="default") == []
+
+
+def test_every_change_made_on_the_pages_is_audited_as_the_staff_user(staff_client, staff, world):
+    staff_client.post("/config", {"environment": "default", "name": "app", "data": '{"debug": true}'})
+    staff_client.post("/config/default/flags", {"action": "toggle", "flag": "beta", "value": "true"})
+    revision = configs.config_get(environment="default", name="flags").revision
+    staff_client.post("/config/default/flags", {"action": "save", "data": '{"beta": false}', "revision": revision})
+    staff_client.post("/config/default/flags", {"action": "rollback", "revision": 1})
+    revision = configs.config_get(environment="default", name="flags").revision
+    staff_client.post("/config/default/flags", {"action": "delete", "revision": revision})
+
+    events = AuditEvent.objects.filter(actor_type="user").order_by("id")
+    assert [(e.action, e.namespace, e.key_path, e.detail, e.success) for e in events] == [
+        ("WRITE", "config:default", "app", "whole document", True),
+        ("WRITE", "config:default", "flags", "merge patch", True),
+        ("WRITE", "config:default", "flags", "whole document", True),
+        ("ROLLBACK", "config:default", "flags", "to the data of revision 1", True),
+        ("DELETE", "config:default", "flags", "", True),
+    ]
+    assert {(e.actor_id, e.actor_name) for e in events} == {(str(staff.pk), "ops")}

@@ -53,7 +53,7 @@ class World:
 @pytest.fixture
 def world(db) -> World:
     system = audit_actor_system(name="tests")
-    configs.config_set(environment="prod", name="flags", data={"doc": 1})
+    configs.config_set(environment="prod", name="flags", data={"doc": 1}, actor=system)
     namespace = namespaces.namespace_create(name="ns", application_id="app", actor=system)
     namespace_entry_put(namespace_id=namespace.id, key_path="k", value="v", value_type="STRING", actor=system)
     secrets.secret_create(environment="prod", name="s", value="old", actor=system)

@@ -3,6 +3,8 @@
 import pytest
 from rest_framework.test import APIClient
 
+from kvsite.access import apikeys
+
 pytestmark = pytest.mark.django_db
 
 
@@ -51,3 +53,33 @@ def test_watch_metrics_are_exported(admin_client: APIClient) -> None:
         "kvsite_watch_events_dropped_total",
     ):
         assert name in text
+
+
+def metrics_client(role: str, *, scopes: tuple[str, ...] = (), permissions: tuple[str, ...] = ()) -> APIClient:
+    issued = apikeys.apikey_create(name="scraper", role=role, scopes=scopes, permissions=permissions)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.token}")
+    return client
+
+
+@pytest.mark.parametrize("scope", ["bucket:*", "config:*", "audit"])
+def test_a_key_scoped_to_other_kinds_reads_no_metrics(scope: str) -> None:
+    response = metrics_client("admin", scopes=(scope,)).get("/metrics")
+
+    assert response.status_code == 403
+    assert "may not access metrics" in response.json()["error"]
+
+
+def test_metrics_read_alone_or_a_metrics_scope_reads_metrics() -> None:
+    assert metrics_client("none", permissions=("metrics:read",)).get("/metrics").status_code == 200
+    assert metrics_client("admin", scopes=("metrics", "bucket:a-*")).get("/metrics").status_code == 200
+    assert metrics_client("writer", scopes=("metrics",)).get("/metrics").status_code == 403
+
+
+def test_public_metrics_need_no_scope(settings) -> None:
+    settings.KV_METRICS_PUBLIC = True
+
+    assert metrics_client("reader", scopes=("bucket:a",)).get("/metrics").status_code == 200
+    bad = APIClient()
+    bad.credentials(HTTP_AUTHORIZATION="Bearer kvs_wrong")
+    assert bad.get("/metrics").status_code == 401
