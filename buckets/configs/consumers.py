@@ -11,24 +11,14 @@ import base64
 import json
 
 from buckets.configs import services as configs
+from buckets.configs.inputs import config_resource
 from buckets.core.exceptions import DomainError, NotFound
 from buckets.core.fanout import Change
 from buckets.core.keys import validate_key
 from buckets.watch.consumer import WatchConsumer
 from buckets.watch.options import WatchOptions, watch_options
-from kvsite.access.guard import Call, Need, Resource
+from kvsite.access.guard import Need, Resource
 from kvsite.access.permissions import CONFIG_READ
-
-CONFIG = "config"
-
-
-def config_environment(call: Call) -> Resource:
-    """The environment watched: ``?environment=``, else the ``X-Ironflow-Environment-ID`` header, else the default.
-
-    Named as given: the bucket is named (and the name checked, a 400) once access is decided.
-    """
-    environment = call.query.get("environment") or call.headers.get("x-ironflow-environment-id")
-    return Resource(CONFIG, environment or configs.DEFAULT_ENVIRONMENT)
 
 
 def config_frame(event: dict) -> dict:
@@ -46,7 +36,8 @@ def config_frame(event: dict) -> dict:
 class ConfigWatchConsumer(WatchConsumer):
     """One watcher of one config document (environment: ``?environment=`` or the Ironflow header)."""
 
-    access = Need(CONFIG_READ, resource=config_environment)
+    # The REST routes' resolver: one reading of the environment (header or query) for both front doors.
+    access = Need(CONFIG_READ, resource=config_resource)
 
     def watch_target(self, *, resource: Resource, query: dict[str, list[str]]) -> tuple[str, WatchOptions]:
         name = validate_key(self.scope["url_route"]["kwargs"]["name"])

@@ -6,6 +6,7 @@ import pytest
 
 from buckets.configs import services as configs
 from kvsite.access import apikeys
+from kvsite.access.audit import audit_actor_system
 from tests.handshake import handshake
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -14,7 +15,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 def documents() -> None:
     for environment in ("default", "prod"):
-        configs.config_set(environment=environment, name="flags", data={"on": True})
+        configs.config_set(
+            environment=environment, name="flags", data={"on": True}, actor=audit_actor_system(name="tests")
+        )
 
 
 def watch(query: str = "", *scopes: str, role: str = "reader", headers: dict[str, str] | None = None) -> int:
@@ -36,8 +39,9 @@ def test_a_config_scope_reaches_its_environment_only() -> None:
 def test_the_environment_header_names_the_resource_too() -> None:
     assert watch("", "config:prod", headers={"X-Ironflow-Environment-ID": "prod"}) == 200
     assert watch("", "config:default", headers={"X-Ironflow-Environment-ID": "prod"}) == 403
-    # The query parameter wins over the header, for the resource as for the bucket watched.
-    assert watch("&environment=default", "config:default", headers={"X-Ironflow-Environment-ID": "prod"}) == 200
+    # Both naming the same environment is fine; naming two is a 400, as over REST.
+    assert watch("&environment=prod", "config:prod", headers={"X-Ironflow-Environment-ID": "prod"}) == 200
+    assert watch("&environment=default", "config:default", headers={"X-Ironflow-Environment-ID": "prod"}) == 400
 
 
 @pytest.mark.parametrize("scope", ["bucket:*", "bucket:*prod*", "bucket:SYS_config_*", "bucket:*_*", "secrets:*"])
@@ -53,7 +57,8 @@ def test_no_scopes_is_every_environment_within_the_permissions() -> None:
     assert (refused.status, refused.frame["code"]) == (403, "permission_denied")
 
 
-def test_access_is_decided_before_the_names_are_checked() -> None:
-    # A caller without access learns nothing from a 400 about the document or environment name.
-    assert watch("&environment=bad..env", "config:prod") == 403
+def test_a_malformed_environment_is_a_400_as_over_rest() -> None:
+    # One resolver reads the environment for REST and the watch (buckets/configs/inputs.config_resource):
+    # a malformed name says nothing about any resource, so it is a 400 whoever asks.
+    assert watch("&environment=bad..env", "config:prod") == 400
     assert watch("&environment=bad..env") == 400
