@@ -32,6 +32,11 @@ def app_bucket(name: str) -> str:
     return APP_PREFIX + validate_bucket_name(name)
 
 
+# The items API keeps each account's items in the user bucket ``items-<account>`` (buckets/items):
+# the bucket API names such a bucket as the account it belongs to, and never creates one.
+ITEMS_BUCKET_PREFIX = "items-"
+
+
 def new_app_bucket(name: str) -> str:
     """The internal name for a user bucket about to be created.
 
@@ -41,6 +46,9 @@ def new_app_bucket(name: str) -> str:
     """
     if name.startswith("SYS_"):
         raise InvalidArgument("bucket names starting with SYS_ are reserved")
+    if name.startswith(ITEMS_BUCKET_PREFIX):
+        # Else anyone could make an account's bucket before its owner and plant items there.
+        raise InvalidArgument(f"bucket names starting with {ITEMS_BUCKET_PREFIX} are the items API's accounts")
     return app_bucket(name)
 
 

@@ -18,7 +18,7 @@ from django.conf import settings
 from buckets.core import clock, store
 from buckets.core.exceptions import AlreadyExists, BucketNotFound, InvalidArgument, KeyNotFound, ValueTooLarge
 from buckets.core.keys import TEXT_KEYS, validate_key
-from buckets.core.names import app_bucket
+from buckets.core.names import ITEMS_BUCKET_PREFIX, app_bucket
 from buckets.models import Bucket
 from kvsite.access.apikeys import account_validate
 from kvsite.http.jsonbody import MAX_DEPTH, RawJson, dump_json_exact, json_depth, json_text_checked
@@ -27,7 +27,7 @@ MIN_TTL_SECONDS = 1
 MAX_TTL_SECONDS = 365 * 24 * 60 * 60
 LIST_LIMIT_DEFAULT = 50
 LIST_LIMIT_MAX = 200
-BUCKET_PREFIX = "items-"
+BUCKET_PREFIX = ITEMS_BUCKET_PREFIX
 
 
 class ItemNotJson(AlreadyExists):

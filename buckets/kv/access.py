@@ -5,21 +5,29 @@ the bucket API can name that bucket. Such a bucket is the namespace's: it is the
 ``namespace:<applicationId>/<name>``, so reading it here takes the namespace's scope (a
 bucket scope never reaches it, whatever its glob), and writing it is refused
 (``services.bucket_for_writes``): the namespaces API authorizes, checks and audits its entries.
+
+An items account's bucket (``items-<account>``) is the resource ``items:<account>``: the
+bucket API is an operator's view of it (reads and writes) under the account's scope, and
+never creates one (``buckets.core.names.new_app_bucket``).
 """
 
-from buckets.core.names import app_bucket, public_name
+from buckets.core.names import ITEMS_BUCKET_PREFIX, app_bucket, public_name
 from buckets.models import Bucket, Namespace
 from kvsite.access.guard import Call, Resource
 
 BUCKET = "bucket"
 NAMESPACE = "namespace"
+ITEMS = "items"
 
 
 def bucket_resource(*, name: str, owner: Namespace | None) -> Resource:
-    """The resource of the user bucket ``name``: the bucket, or the namespace ``owner`` that keeps its entries there."""
-    if owner is None:
-        return Resource(BUCKET, name)
-    return Resource(NAMESPACE, f"{owner.application_id}/{owner.name}")
+    """The resource of the user bucket ``name``: the bucket, the namespace ``owner`` that keeps its entries
+    there, or the items account whose bucket it is (``items-<account>``)."""
+    if owner is not None:
+        return Resource(NAMESPACE, f"{owner.application_id}/{owner.name}")
+    if name.startswith(ITEMS_BUCKET_PREFIX):
+        return Resource(ITEMS, name[len(ITEMS_BUCKET_PREFIX) :])
+    return Resource(BUCKET, name)
 
 
 def bucket_named(call: Call) -> Resource:

@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 
 from buckets.core import store
 from buckets.core.names import SYS_CONFIG_PREFIX, SYS_SECRETS_PREFIX
+from kvsite.access import apikeys
 
 pytestmark = pytest.mark.django_db
 
@@ -333,3 +334,30 @@ def test_unknown_api_paths_are_json_404_for_writes_too(admin_client: APIClient) 
     for method in ("put", "post", "delete", "patch"):
         response = getattr(admin_client, method)("/api/v1/kv/not-a-uuid/entries/x")
         assert_error(response, 404, "not_found")
+
+
+# --- An items account's bucket --------------------------------------------------------------
+
+
+def scoped_client(scope: str) -> APIClient:
+    client = APIClient()
+    token = apikeys.apikey_create(name="scoped", role="admin", scopes=[scope]).token
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+def test_an_items_bucket_is_its_account_to_the_bucket_api(client_for) -> None:
+    """Given an account's items bucket, then bucket scopes do not reach it (whatever their glob),
+    the account's scope does, and nobody creates one through the bucket API (before, a bucket scope
+    read every account's items and a writer could make `items-user-1` before its owner)."""
+    store.bucket_create(name="APP_items-acme", key_format="text")
+    store.entry_put(bucket="APP_items-acme", key="k", value=b"{}")
+
+    for scope in ("bucket:*", "bucket:items-*", "bucket:*acme*"):
+        assert scoped_client(scope).get("/api/v1/kv/buckets/items-acme/keys/k").status_code == 403
+        assert "items-acme" not in str(scoped_client(scope).get("/api/v1/kv/buckets").json())
+    assert scoped_client("items:acme").get("/api/v1/kv/buckets/items-acme/keys/k").status_code == 200
+    assert scoped_client("items:other").get("/api/v1/kv/buckets/items-acme/keys/k").status_code == 403
+    created = client_for("admin").post("/api/v1/kv/buckets", {"name": "items-user-1"}, format="json")
+    assert (created.status_code, created.json()["code"]) == (400, "invalid_argument")
+    assert "items API" in created.json()["error"]
