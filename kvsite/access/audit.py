@@ -178,6 +178,14 @@ def audit_refusals(*, actor: AuditActor, action: str, namespace: str = "", key_p
         raise
 
 
+def audit_refused(
+    *, request: Request, action: str, error: DomainError, namespace: str = "", key_path: str = "", detail: str = ""
+) -> None:
+    """Record a call refused before its handler ran (``GuardedApi.access_refused``), as its operation would have."""
+    scope = AuditScope(namespace=namespace, key_path=key_path, detail=detail)
+    _record_failure(actor=audit_actor_from_request(request), action=action, scope=scope, error=error)
+
+
 # --- Reading ----------------------------------------------------------------------------
 
 
