@@ -1,12 +1,12 @@
 """The secrets API's request inputs, parsed into the typed values ``services`` takes.
 
+The environment header names what every route touches, ``secrets:<environment>``
+(``environment_named``, the routes' resolver: 400 if it is missing or malformed, once
+the caller holds a secrets permission); the view records that refusal like any other.
 Bodies are checked by the DRF serializers below (their messages are the API's, and
-the OpenAPI schema shows them), before the service runs: a malformed body is a 400
-that authorizes and audits nothing. The environment header is only read here;
-whether it is present and well formed is the service's call
-(``services.environment_bucket``), inside the audited operation, so a call without
-one is a refusal on record. Names in the path follow the key rules, checked by the
-service too.
+the OpenAPI schema shows them) once access is decided and before the service runs: a
+malformed body is a 400 that audits nothing. Names in the path follow the key rules,
+checked by the service.
 """
 
 from dataclasses import dataclass
@@ -15,7 +15,8 @@ from typing import Any
 from rest_framework import serializers
 from rest_framework.request import Request
 
-from secrets_app.services import MAX_DESCRIPTION, MAX_SECRET_BYTES
+from kvsite.access.guard import Call, Resource
+from secrets_app.services import MAX_DESCRIPTION, MAX_SECRET_BYTES, environment_checked
 
 ENVIRONMENT_HEADER = "X-Ironflow-Environment-ID"
 
@@ -83,8 +84,13 @@ def _valid(serializer_class: type[serializers.Serializer], body: Any) -> dict:
 
 
 def environment_of(request: Request) -> str:
-    """``X-Ironflow-Environment-ID`` as sent, stripped ("" when absent: the service refuses it)."""
+    """``X-Ironflow-Environment-ID`` as sent, stripped ("" when absent)."""
     return request.headers.get(ENVIRONMENT_HEADER, "").strip()
+
+
+def environment_named(call: Call) -> Resource:
+    """The resolver of every secrets route: ``secrets:<environment>`` from the header (400 if missing or malformed)."""
+    return Resource("secrets", environment_checked(call.headers.get(ENVIRONMENT_HEADER.lower(), "").strip()))
 
 
 def secret_create_input(body: Any) -> SecretCreateParams:

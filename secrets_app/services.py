@@ -2,14 +2,16 @@
 
 Each Ironflow environment is one ``SYS_secrets_<environment>`` bucket, created
 on first write; a secret is a key there, each kept version a sealed envelope
-(see ``buckets/core/sealing.py``). Every operation authorizes, runs in one
-transaction with its audit row, and records refusals (see ``kvsite/access/audit.py``),
-so every function here takes the acting ``AuditActor``.
+(see ``buckets/core/sealing.py``). Every operation runs in one transaction with its
+audit row and records its failures (see ``kvsite/access/audit.py``), so every
+function here takes the acting ``AuditActor``.
 
-Authorization: revealing a value needs ``kv-secret:read``; writing, renaming and
-deleting need ``kv-secret:write``; listing and info need either. An API key
-limited to a bucket pattern reaches an environment only if the pattern matches
-its internal bucket name (``SYS_secrets_*`` for all).
+Access is the routes' to declare and ``kvsite.access.guard`` to decide, before an
+operation runs, on ``secrets:<environment>`` (``views``): revealing a value needs
+``kv-secret:read``; writing, renaming and deleting need ``kv-secret:write``; listing
+and info need either. A key's scopes reach an environment only as ``secrets:<glob>``;
+no pattern is ever matched against the internal bucket name. The dashboard's pages
+call these functions for staff users, who hold every permission.
 """
 
 import logging
@@ -30,7 +32,6 @@ from buckets.core.keys import validate_key
 from buckets.core.names import SYS_SECRETS_PREFIX, is_plain_name
 from buckets.models import Bucket, Entry
 from kvsite.access.audit import Action, AuditActor, audit_bucket_created, audit_operation
-from kvsite.access.permissions import SECRET_READ, SECRET_WRITE
 from secrets_app.exceptions import EnvironmentMissing, SecretExists, SecretNotFound
 from secrets_app.models import SecretMetadata
 
@@ -65,13 +66,26 @@ class RevealedSecret:
         return f"RevealedSecret(name={self.name!r}, revision={self.revision})"
 
 
-def environment_bucket(environment: str | None) -> str:
-    """The internal bucket of an environment id (the X-Ironflow-Environment-ID header)."""
+def environment_checked(environment: str | None) -> str:
+    """An environment id (the X-Ironflow-Environment-ID header): 400 if it is missing or malformed."""
     if not environment:
         raise EnvironmentMissing()
     if not is_plain_name(environment):
         raise InvalidArgument("X-Ironflow-Environment-ID must be 1-64 letters, digits, '-' or '_'")
-    return SYS_SECRETS_PREFIX + environment
+    return environment
+
+
+def environment_bucket(environment: str | None) -> str:
+    """The internal bucket of an environment id."""
+    return SYS_SECRETS_PREFIX + environment_checked(environment)
+
+
+def environment_audit_name(environment: str) -> str:
+    """The name an environment's audit rows carry (its bucket's); "" for a missing or malformed id."""
+    try:
+        return environment_bucket(environment)
+    except InvalidArgument:
+        return ""
 
 
 def _check_value(value: str) -> bytes:
@@ -144,7 +158,6 @@ def secret_create(
     """Store a new secret; SecretExists (409) if the name is taken."""
     with audit_operation(actor=actor, action=Action.WRITE, key_path=name, detail="secret created") as scope:
         scope.namespace = bucket = environment_bucket(environment)
-        actor.require(SECRET_WRITE, bucket=bucket)
         validate_key(name)
         plaintext = _check_value(value)
         _check_description(description)
@@ -167,7 +180,6 @@ def secret_update(
     """Store a new version of an existing secret (a new revision); the description too if given."""
     with audit_operation(actor=actor, action=Action.WRITE, key_path=name, detail="new version") as scope:
         scope.namespace = bucket = environment_bucket(environment)
-        actor.require(SECRET_WRITE, bucket=bucket)
         plaintext = _check_value(value)
         if description is not None:
             _check_description(description)
@@ -204,7 +216,6 @@ def secret_patch(
     detail = f"renamed to {new_name}" if renaming else "description changed"
     with audit_operation(actor=actor, action=Action.WRITE, key_path=name, detail=detail) as scope:
         scope.namespace = bucket = environment_bucket(environment)
-        actor.require(SECRET_WRITE, bucket=bucket)
         if description is not None:
             _check_description(description)
         if renaming:
@@ -246,7 +257,6 @@ def secret_delete(*, environment: str | None, name: str, actor: AuditActor) -> N
     """Delete a secret with every kept version (a purge: sealed old values do not linger)."""
     with audit_operation(actor=actor, action=Action.DELETE, key_path=name, detail="secret deleted") as scope:
         scope.namespace = bucket = environment_bucket(environment)
-        actor.require(SECRET_WRITE, bucket=bucket)
         validate_key(name)
         try:
             marker = store.entry_purge(bucket=bucket, key=name)
@@ -263,7 +273,6 @@ def secret_list(*, environment: str | None, actor: AuditActor) -> list[SecretInf
     """Every secret of an environment, by name; an environment never written to has none."""
     with audit_operation(actor=actor, action=Action.READ, detail="secrets listed") as scope:
         scope.namespace = bucket = environment_bucket(environment)
-        actor.require_any(SECRET_READ, SECRET_WRITE, bucket=bucket)
         try:
             names = store.key_list(bucket=bucket).keys
         except BucketNotFound:
@@ -279,7 +288,6 @@ def secret_info(*, environment: str | None, name: str, actor: AuditActor) -> Sec
     """A secret's name, revision, description and timestamps -- never its value."""
     with audit_operation(actor=actor, action=Action.READ, key_path=name) as scope:
         scope.namespace = bucket = environment_bucket(environment)
-        actor.require_any(SECRET_READ, SECRET_WRITE, bucket=bucket)
         entry = _latest(bucket=bucket, name=name, environment=environment)
         scope.entry_id = entry.id
         return secret_info_of(entry=entry, metadata=_metadata(entry=entry, name=name), bucket=bucket)
@@ -289,7 +297,6 @@ def secret_reveal(*, environment: str | None, name: str, actor: AuditActor) -> R
     """The plaintext of a secret's latest version; always audited (REVEAL)."""
     with audit_operation(actor=actor, action=Action.REVEAL, key_path=name) as scope:
         scope.namespace = bucket = environment_bucket(environment)
-        actor.require(SECRET_READ, bucket=bucket)
         entry = _latest(bucket=bucket, name=name, environment=environment)
         scope.entry_id = entry.id
         plaintext = _open(entry=entry, bucket=bucket, name=name)

@@ -1,7 +1,8 @@
 """A secret's kept versions, and rolling back to one of them.
 
-Additive to ``secrets_app.services`` (same rules: authorize, one transaction
-with the audit row, refusals recorded). Listing versions shows revisions and
+Additive to ``secrets_app.services`` (same rules: one transaction with the audit
+row, failures recorded; access decided by the caller: the dashboard's pages, for
+staff users, who hold every permission). Listing versions shows revisions and
 times only; a rollback opens the kept version and stores its value again as a
 new revision, so the history only ever grows and the rollback is audited as
 ``ROLLBACK`` without revealing anything.
@@ -14,7 +15,6 @@ from buckets.core import sealing, store
 from buckets.core.exceptions import BucketNotFound, KeyNotFound, RevisionNotFound
 from buckets.models import Entry
 from kvsite.access.audit import Action, AuditActor, audit_operation
-from kvsite.access.permissions import SECRET_READ, SECRET_WRITE
 from secrets_app.exceptions import SecretNotFound
 from secrets_app.models import SecretMetadata
 from secrets_app.services import SecretInfo, environment_bucket, secret_info_of
@@ -33,7 +33,6 @@ def secret_versions(*, environment: str | None, name: str, actor: AuditActor) ->
     """Kept versions of a secret, newest first."""
     with audit_operation(actor=actor, action=Action.READ, key_path=name, detail="versions listed") as scope:
         scope.namespace = bucket = environment_bucket(environment)
-        actor.require_any(SECRET_READ, SECRET_WRITE, bucket=bucket)
         try:
             entries = store.entry_history(bucket=bucket, key=name)
         except (BucketNotFound, KeyNotFound):
@@ -53,8 +52,6 @@ def secret_rollback(*, environment: str | None, name: str, revision: int, actor:
         actor=actor, action=Action.ROLLBACK, key_path=name, detail=f"rolled back to revision {revision}"
     ) as scope:
         scope.namespace = bucket = environment_bucket(environment)
-        # Rolling back writes a value the caller never sees: write permission is what it takes.
-        actor.require(SECRET_WRITE, bucket=bucket)
         try:
             old = store.entry_get(bucket=bucket, key=name, revision=revision)
         except BucketNotFound:

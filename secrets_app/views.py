@@ -1,7 +1,10 @@
 """The Ironflow secrets API: parse (``inputs``), call the secrets service, render.
 
-Every call names its environment in ``X-Ironflow-Environment-ID``; authorization
-and audit happen in ``secrets_app.services``.
+Every call names its environment in ``X-Ironflow-Environment-ID``: each route declares
+the permission it needs on ``secrets:<environment>`` (``access``), decided before the
+handler runs; a refusal there is audited as the operation's own would be
+(``SecretApi.access_refused``). The handler acts on the environment decided on
+(``self.resource``); audit of the operation happens in ``secrets_app.services``.
 
 The output shapes live here, with the views that render them: ``SecretInfoOutput``
 (listing, info, write responses) has no value field and is built from
@@ -9,13 +12,19 @@ The output shapes live here, with the views that render them: ``SecretInfoOutput
 reveal endpoint alone, carries a value.
 """
 
+from collections.abc import Mapping
+from typing import ClassVar
+
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from kvsite.access.audit import audit_actor_from_request
+from buckets.core.exceptions import DomainError
+from kvsite.access.audit import Action, audit_actor_from_request, audit_refused
+from kvsite.access.guard import Need, Resource
+from kvsite.access.guarded import GuardedApi
+from kvsite.access.permissions import SECRET_READ, SECRET_WRITE
 from kvsite.http.errors import ErrorOutput
 from secrets_app import services
 from secrets_app.inputs import (
@@ -23,6 +32,7 @@ from secrets_app.inputs import (
     SecretCreateInput,
     SecretPatchInput,
     SecretUpdateInput,
+    environment_named,
     environment_of,
     secret_create_input,
     secret_patch_input,
@@ -52,14 +62,43 @@ class SecretValueOutput(serializers.Serializer):
     revision = serializers.IntegerField()
 
 
-class SecretListCreateApi(APIView):
+class SecretApi(GuardedApi):
+    """Base of these views: refusals of the declared access on the audit log, as the operations record theirs."""
+
+    # The audit action of each method's operation, which a refusal before the handler is recorded as.
+    audit_actions: ClassVar[Mapping[str, str]] = {
+        "GET": Action.READ,
+        "POST": Action.WRITE,
+        "PUT": Action.WRITE,
+        "PATCH": Action.WRITE,
+        "DELETE": Action.DELETE,
+    }
+
+    def access_refused(self, request: Request, error: DomainError, resource: Resource | None) -> None:
+        # The environment tried, as the operations' rows name it, even when the refusal came before it was resolved.
+        environment = resource.name if resource else environment_of(request)
+        audit_refused(
+            request=request,
+            action=self.audit_actions.get(str(request.method), Action.READ),
+            error=error,
+            namespace=services.environment_audit_name(environment),
+            key_path=str(self.kwargs.get("name", "")),
+        )
+
+
+READ_OR_WRITE = Need(SECRET_READ, SECRET_WRITE, resource=environment_named)
+WRITE = Need(SECRET_WRITE, resource=environment_named)
+
+
+class SecretListCreateApi(SecretApi):
+    access = {"GET": READ_OR_WRITE, "POST": WRITE}
     body_max_bytes = SECRET_BODY_BYTES
 
     @extend_schema(
         operation_id="secret_list", parameters=[ENVIRONMENT], responses={200: SecretInfoOutput(many=True), **ERRORS}
     )
     def get(self, request: Request) -> Response:
-        infos = services.secret_list(environment=environment_of(request), actor=audit_actor_from_request(request))
+        infos = services.secret_list(environment=self.resource.name, actor=audit_actor_from_request(request))
         return Response(SecretInfoOutput(infos, many=True).data)
 
     @extend_schema(
@@ -71,7 +110,7 @@ class SecretListCreateApi(APIView):
     def post(self, request: Request) -> Response:
         params = secret_create_input(request.data)
         info = services.secret_create(
-            environment=environment_of(request),
+            environment=self.resource.name,
             name=params.name,
             value=params.value,
             description=params.description,
@@ -80,15 +119,14 @@ class SecretListCreateApi(APIView):
         return Response(SecretInfoOutput(info).data, status=201)
 
 
-class SecretDetailApi(APIView):
+class SecretDetailApi(SecretApi):
+    access = {"GET": READ_OR_WRITE, "PUT": WRITE, "PATCH": WRITE, "DELETE": WRITE}
     # PUT carries a value; PATCH (name, description) is smaller and shares the cap.
     body_max_bytes = SECRET_BODY_BYTES
 
     @extend_schema(operation_id="secret_info", parameters=[ENVIRONMENT], responses={200: SecretInfoOutput, **ERRORS})
     def get(self, request: Request, name: str) -> Response:
-        info = services.secret_info(
-            environment=environment_of(request), name=name, actor=audit_actor_from_request(request)
-        )
+        info = services.secret_info(environment=self.resource.name, name=name, actor=audit_actor_from_request(request))
         return Response(SecretInfoOutput(info).data)
 
     @extend_schema(
@@ -100,7 +138,7 @@ class SecretDetailApi(APIView):
     def put(self, request: Request, name: str) -> Response:
         params = secret_update_input(request.data)
         info = services.secret_update(
-            environment=environment_of(request),
+            environment=self.resource.name,
             name=name,
             value=params.value,
             description=params.description,
@@ -117,7 +155,7 @@ class SecretDetailApi(APIView):
     def patch(self, request: Request, name: str) -> Response:
         params = secret_patch_input(request.data)
         info = services.secret_patch(
-            environment=environment_of(request),
+            environment=self.resource.name,
             name=name,
             new_name=params.new_name,
             description=params.description,
@@ -127,11 +165,14 @@ class SecretDetailApi(APIView):
 
     @extend_schema(operation_id="secret_delete", parameters=[ENVIRONMENT], responses={204: None, **ERRORS})
     def delete(self, request: Request, name: str) -> Response:
-        services.secret_delete(environment=environment_of(request), name=name, actor=audit_actor_from_request(request))
+        services.secret_delete(environment=self.resource.name, name=name, actor=audit_actor_from_request(request))
         return Response(status=204)
 
 
-class SecretValueApi(APIView):
+class SecretValueApi(SecretApi):
+    access = {"GET": Need(SECRET_READ, resource=environment_named)}
+    audit_actions = {"GET": Action.REVEAL}
+
     @extend_schema(
         operation_id="secret_reveal",
         parameters=[ENVIRONMENT],
@@ -139,7 +180,7 @@ class SecretValueApi(APIView):
     )
     def get(self, request: Request, name: str) -> Response:
         revealed = services.secret_reveal(
-            environment=environment_of(request), name=name, actor=audit_actor_from_request(request)
+            environment=self.resource.name, name=name, actor=audit_actor_from_request(request)
         )
         # A revealed value must not sit in a browser or proxy cache.
         return Response(SecretValueOutput(revealed).data, headers={"Cache-Control": "no-store"})

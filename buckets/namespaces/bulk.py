@@ -16,12 +16,21 @@ from buckets.core.bulk import BulkWrite, BulkWriteRejected, entries_latest_live,
 from buckets.core.exceptions import KeyExists, RevisionMismatch
 from buckets.models import Entry, Namespace
 from buckets.namespaces import inputs
-from buckets.namespaces.entries import NamespaceEntry, audit_read, entry_view, expiry_at, values_shown, write_retrying
-from buckets.namespaces.exceptions import BulkRejected, EntryNotFound, VersionMismatch
+from buckets.namespaces.access import secrets_withheld
+from buckets.namespaces.entries import (
+    Shown,
+    WithheldEntry,
+    audit_read,
+    entry_shown,
+    entry_view,
+    expiry_at,
+    write_retrying,
+)
+from buckets.namespaces.exceptions import BulkRejected, EntryNotFound, RecordMalformed, VersionMismatch
 from buckets.namespaces.records import REASON_UPDATE, Record, record_decode, record_encode, record_next
-from buckets.namespaces.services import namespace_access
+from buckets.namespaces.services import namespace_for
 from kvsite.access.audit import Action, AuditActor, audit_operation, audit_refusals
-from kvsite.access.permissions import ENTRY_DELETE, ENTRY_READ, ENTRY_WRITE
+from kvsite.access.guard import Resource
 
 
 def _live(namespace: Namespace, keys: list[str]) -> dict[str, Entry]:
@@ -30,20 +39,27 @@ def _live(namespace: Namespace, keys: list[str]) -> dict[str, Entry]:
 
 @dataclass(frozen=True)
 class BulkGetResult:
-    entries: list[NamespaceEntry]
+    entries: list[Shown]
     missing: list[str]
 
 
-def namespace_entries_bulk_get(*, namespace_id: uuid.UUID, keys: Any, actor: AuditActor) -> BulkGetResult:
+def namespace_entries_bulk_get(
+    *, namespace_id: uuid.UUID, keys: Any, decided: Resource | None = None, actor: AuditActor
+) -> BulkGetResult:
     """The live entries among ``keys`` (in the order asked) and the keys that have none."""
     with audit_refusals(actor=actor, action=Action.READ) as scope:
-        namespace = namespace_access(namespace_id=namespace_id, actor=actor, permission=ENTRY_READ)
+        namespace = namespace_for(namespace_id=namespace_id, decided=decided)
         scope.namespace = namespace.bucket.name
         keys = inputs.check_bulk_keys(keys, operation="get")
         found = _live(namespace, keys)
-        shown = values_shown(namespace, actor)
-        entries = [
-            entry_view(found[key], record_decode(found[key], namespace=namespace), shown=shown)
+        withheld = secrets_withheld(actor, namespace)
+        entries: list[Shown] = [
+            # Withheld, nothing is opened.
+            WithheldEntry(key_path=key)
+            if withheld
+            else entry_view(
+                found[key], record_decode(found[key], namespace=namespace), shown=True, secret=namespace.is_secret
+            )
             for key in keys
             if key in found
         ]
@@ -75,10 +91,12 @@ def _bulk_apply(*, namespace: Namespace, operation: str, plan: Callable[[], list
     return write_retrying(attempt, gave_up=f"bulk {operation}: the entries kept changing; try again")
 
 
-def namespace_entries_bulk_set(*, namespace_id: uuid.UUID, entries: Any, actor: AuditActor) -> list[NamespaceEntry]:
+def namespace_entries_bulk_set(
+    *, namespace_id: uuid.UUID, entries: Any, decided: Resource | None = None, actor: AuditActor
+) -> list[Shown]:
     """Write up to 1000 entries in one transaction, or none: BulkRejected lists every refused item."""
     with audit_operation(actor=actor, action=Action.WRITE) as scope:
-        namespace = namespace_access(namespace_id=namespace_id, actor=actor, permission=ENTRY_WRITE)
+        namespace = namespace_for(namespace_id=namespace_id, decided=decided)
         scope.namespace = namespace.bucket.name
         items = inputs.check_bulk_list(entries, name="entries")
         scope.detail = f"bulk set of {len(items)} entries"
@@ -92,7 +110,11 @@ def namespace_entries_bulk_set(*, namespace_id: uuid.UUID, entries: Any, actor: 
             records.clear()
             for index, item in enumerate(checked):
                 entry = current.get(item.key_path)
-                record = record_decode(entry, namespace=namespace, exact=False) if entry else None
+                try:
+                    record = record_decode(entry, namespace=namespace, exact=False) if entry else None
+                except RecordMalformed as malformed:
+                    refused.append((index, item.key_path, malformed))
+                    continue
                 version = record.version if record else None
                 if item.version is not None and item.version != version:
                     refused.append((index, item.key_path, VersionMismatch(item.key_path, item.version, version)))
@@ -123,14 +145,19 @@ def namespace_entries_bulk_set(*, namespace_id: uuid.UUID, entries: Any, actor: 
             return writes
 
         written = _bulk_apply(namespace=namespace, operation="set", plan=plan)
-        shown = values_shown(namespace, actor)
-        return [entry_view(entry, record, shown=shown) for entry, record in zip(written, records, strict=True)]
+        withheld = secrets_withheld(actor, namespace)
+        return [
+            entry_shown(entry, record, namespace=namespace, withheld=withheld)
+            for entry, record in zip(written, records, strict=True)
+        ]
 
 
-def namespace_entries_bulk_delete(*, namespace_id: uuid.UUID, keys: Any, actor: AuditActor) -> int:
+def namespace_entries_bulk_delete(
+    *, namespace_id: uuid.UUID, keys: Any, decided: Resource | None = None, actor: AuditActor
+) -> int:
     """Delete (purge) up to 1000 entries in one transaction, or none if any is missing."""
     with audit_operation(actor=actor, action=Action.DELETE) as scope:
-        namespace = namespace_access(namespace_id=namespace_id, actor=actor, permission=ENTRY_DELETE)
+        namespace = namespace_for(namespace_id=namespace_id, decided=decided)
         scope.namespace = namespace.bucket.name
         keys = inputs.check_bulk_keys(keys, operation="delete")
         scope.detail = f"bulk delete of {len(keys)} entries"

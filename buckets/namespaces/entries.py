@@ -11,6 +11,11 @@ through ``write_retrying``.
 Deleting an entry purges it (the core's purge: its kept versions go too), so a
 re-created entry starts again at version 1 and version numbers stay unambiguous.
 
+What a caller is shown: a plain namespace's entries whole (listings carry values with
+kv-entry:read); a secret namespace's with kv-secret:read (listings never carry values),
+and without it their key paths alone (``WithheldEntry``): metadata, types, versions,
+times and authors are the secret's business too.
+
 Audit: every write, rotation, rollback and every read of a secret namespace is
 recorded with its outcome; successful reads of non-secret entries are not (see
 the README), refused ones are.
@@ -28,11 +33,13 @@ from buckets.core import clock, store
 from buckets.core.exceptions import Aborted, BucketNotFound, KeyExists, KeyNotFound, RevisionMismatch
 from buckets.models import Entry, Namespace
 from buckets.namespaces import inputs
+from buckets.namespaces.access import actor_may, secrets_withheld
 from buckets.namespaces.exceptions import EntryNotFound, VersionMismatch
 from buckets.namespaces.records import REASON_UPDATE, Record, record_decode, record_encode, record_next
-from buckets.namespaces.services import actor_may, namespace_access
+from buckets.namespaces.services import namespace_for
 from kvsite.access.audit import Action, AuditActor, audit_operation, audit_record, audit_refusals
-from kvsite.access.permissions import ENTRY_DELETE, ENTRY_READ, ENTRY_WRITE, NAMESPACE_READ, SECRET_READ
+from kvsite.access.guard import Resource
+from kvsite.access.permissions import ENTRY_READ
 
 DEFAULT_PAGE = 100
 # How often a write without ``version`` re-reads after losing a race.
@@ -61,9 +68,21 @@ class NamespaceEntry:
     changed_by: str
     reason: str
     entry_id: int
+    # A secret namespace's: a response showing the value is never to be stored by a cache.
+    secret: bool = False
 
 
-def entry_view(entry: Entry, record: Record, *, shown: bool) -> NamespaceEntry:
+@dataclass(frozen=True)
+class WithheldEntry:
+    """A secret namespace's entry shown to a caller without kv-secret:read: its key path, nothing else."""
+
+    key_path: str
+
+
+Shown = NamespaceEntry | WithheldEntry
+
+
+def entry_view(entry: Entry, record: Record, *, shown: bool, secret: bool = False) -> NamespaceEntry:
     """The entry stored as ``entry`` holding ``record``; its value only if ``shown``."""
     return NamespaceEntry(
         id=record.id,
@@ -79,12 +98,15 @@ def entry_view(entry: Entry, record: Record, *, shown: bool) -> NamespaceEntry:
         changed_by=record.changed_by,
         reason=record.reason,
         entry_id=entry.id,
+        secret=secret,
     )
 
 
-def values_shown(namespace: Namespace, actor: AuditActor) -> bool:
-    """Whether a single-entry read shows the value: always for plain namespaces, with kv-secret:read for secret ones."""
-    return not namespace.is_secret or actor_may(actor, SECRET_READ, bucket=namespace.bucket.name)
+def entry_shown(entry: Entry, record: Record, *, namespace: Namespace, withheld: bool) -> Shown:
+    """What a read or a write answers with: the whole entry, or its key path (``secrets_withheld``)."""
+    if withheld:
+        return WithheldEntry(key_path=entry.key)
+    return entry_view(entry, record, shown=True, secret=namespace.is_secret)
 
 
 def audit_read(*, actor: AuditActor, namespace: Namespace, key_path: str = "", entry_id=None, detail: str) -> None:
@@ -186,25 +208,27 @@ def entry_write(
 # --- Single entries --------------------------------------------------------------------------
 
 
-def namespace_entry_get(*, namespace_id: uuid.UUID, key_path: str, actor: AuditActor) -> NamespaceEntry:
-    """The entry's latest version; a secret value only for holders of kv-secret:read."""
+def namespace_entry_get(
+    *, namespace_id: uuid.UUID, key_path: str, decided: Resource | None = None, actor: AuditActor
+) -> Shown:
+    """The entry's latest version; a secret one's only for holders of kv-secret:read (its key path otherwise)."""
     with audit_refusals(actor=actor, action=Action.READ, key_path=key_path) as scope:
-        namespace = namespace_access(namespace_id=namespace_id, actor=actor, permission=ENTRY_READ)
+        namespace = namespace_for(namespace_id=namespace_id, decided=decided)
         scope.namespace = namespace.bucket.name
         inputs.check_key_path(key_path)
+        withheld = secrets_withheld(actor, namespace)
         current = _current(namespace, key_path)
         if current is None:
             raise EntryNotFound(key_path)
         entry, record = current
-        shown = values_shown(namespace, actor)
     audit_read(
         actor=actor,
         namespace=namespace,
         key_path=key_path,
         entry_id=entry.id,
-        detail="value revealed" if shown else "value withheld",
+        detail="value withheld" if withheld else "value revealed",
     )
-    return entry_view(entry, record, shown=shown)
+    return entry_shown(entry, record, namespace=namespace, withheld=withheld)
 
 
 def namespace_entry_put(
@@ -216,11 +240,12 @@ def namespace_entry_put(
     ttl_seconds: Any = None,
     metadata: Any = None,
     version: Any = None,
+    decided: Resource | None = None,
     actor: AuditActor,
-) -> NamespaceEntry:
+) -> Shown:
     """Create or replace an entry; with ``version``, only if it is at that version (409 ``aborted``)."""
     with audit_operation(actor=actor, action=Action.WRITE, key_path=key_path) as scope:
-        namespace = namespace_access(namespace_id=namespace_id, actor=actor, permission=ENTRY_WRITE)
+        namespace = namespace_for(namespace_id=namespace_id, decided=decided)
         scope.namespace = namespace.bucket.name
         checked = inputs.check_entry(
             key_path=key_path,
@@ -242,13 +267,15 @@ def namespace_entry_put(
         )
         scope.entry_id = entry.id
         scope.detail = f"version {record.version}"
-        return entry_view(entry, record, shown=values_shown(namespace, actor))
+        return entry_shown(entry, record, namespace=namespace, withheld=secrets_withheld(actor, namespace))
 
 
-def namespace_entry_delete(*, namespace_id: uuid.UUID, key_path: str, actor: AuditActor) -> None:
+def namespace_entry_delete(
+    *, namespace_id: uuid.UUID, key_path: str, decided: Resource | None = None, actor: AuditActor
+) -> None:
     """Delete an entry with its kept versions (a purge)."""
     with audit_operation(actor=actor, action=Action.DELETE, key_path=key_path) as scope:
-        namespace = namespace_access(namespace_id=namespace_id, actor=actor, permission=ENTRY_DELETE)
+        namespace = namespace_for(namespace_id=namespace_id, decided=decided)
         scope.namespace = namespace.bucket.name
         inputs.check_key_path(key_path)
         try:
@@ -263,7 +290,7 @@ def namespace_entry_delete(*, namespace_id: uuid.UUID, key_path: str, actor: Aud
 
 @dataclass(frozen=True)
 class EntryPage:
-    entries: list[NamespaceEntry]
+    entries: list[Shown]
     next_cursor: str | None
 
 
@@ -273,6 +300,7 @@ def namespace_entry_list(
     prefix: str | None = None,
     cursor: str | None = None,
     limit: int = DEFAULT_PAGE,
+    decided: Resource | None = None,
     actor: AuditActor,
 ) -> EntryPage:
     """Live entries under ``prefix`` (whole segments), by key path, ``limit`` at a time.
@@ -280,10 +308,11 @@ def namespace_entry_list(
     ``prefix=config/data`` matches ``config/data`` and ``config/data/...`` but not
     ``config/database``: the core's index range for the plain prefix bounds the
     walk, a segment filter inside it does the rest. Values are never listed for
-    secret namespaces; for others only with kv-entry:read.
+    secret namespaces (nor anything but key paths without kv-secret:read); for
+    others only with kv-entry:read.
     """
     with audit_refusals(actor=actor, action=Action.READ) as scope:
-        namespace = namespace_access(namespace_id=namespace_id, actor=actor, permission=NAMESPACE_READ)
+        namespace = namespace_for(namespace_id=namespace_id, decided=decided)
         scope.namespace = namespace.bucket.name
         inputs.check_page_limit(limit)
         prefix = inputs.check_prefix(prefix)
@@ -292,8 +321,13 @@ def namespace_entry_list(
         if prefix:
             rows = rows.filter(Q(key=prefix) | Q(key__startswith=prefix + "/"))
         page = list(rows[: limit + 1])
-        shown = not namespace.is_secret and actor_may(actor, ENTRY_READ, bucket=namespace.bucket.name)
-        entries = [entry_view(row, record_decode(row, namespace=namespace), shown=shown) for row in page[:limit]]
+        entries: list[Shown]
+        if secrets_withheld(actor, namespace):
+            # Key paths only: nothing is opened.
+            entries = [WithheldEntry(key_path=row.key) for row in page[:limit]]
+        else:
+            shown = not namespace.is_secret and actor_may(actor, ENTRY_READ, namespace)
+            entries = [entry_view(row, record_decode(row, namespace=namespace), shown=shown) for row in page[:limit]]
     next_cursor = store.encode_cursor(page[limit - 1].key) if len(page) > limit else None
     audit_read(actor=actor, namespace=namespace, key_path=prefix, detail=f"{len(entries)} entries listed")
     return EntryPage(entries=entries, next_cursor=next_cursor)

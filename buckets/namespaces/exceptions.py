@@ -19,6 +19,29 @@ class NamespaceNotEmpty(DomainError):
     status, code = 409, "failed_precondition"
 
 
+class NamespaceChanged(Aborted):
+    """Renamed or moved between the access decision and the operation: tried again, it is decided again."""
+
+    def __init__(self, namespace_id: uuid.UUID | str) -> None:
+        super().__init__(f"namespace {str(namespace_id)!r} was renamed or moved meanwhile; try again")
+
+
+class RecordMalformed(DomainError):
+    """A stored value that claims the record format (``records``) but is not a well-formed record.
+
+    Written by other means (the bucket API, an import): nothing this API does can read it,
+    so a read or a write of it is refused (409) naming the key; deleting it needs no reading.
+    """
+
+    status, code = 409, "failed_precondition"
+
+    def __init__(self, key_path: str, problem: str) -> None:
+        super().__init__(
+            f"entry {key_path!r} holds a malformed record ({problem}), not written by this API; "
+            "delete the entry and write it again"
+        )
+
+
 class EntryNotFound(NotFound):
     def __init__(self, key_path: str) -> None:
         super().__init__(f"entry {key_path!r} not found")

@@ -123,6 +123,9 @@ def check_application_id(application_id: object) -> str:
         raise InvalidArgument("applicationId is required")
     if len(application_id) > MAX_APPLICATION_ID or has_control_characters(application_id):
         raise InvalidArgument(f"applicationId must be at most {MAX_APPLICATION_ID} characters without controls")
+    if "/" in application_id:
+        # Scopes match <applicationId>/<name>: with a '/' in ids, namespace:app-1/* would reach application app-1/x.
+        raise InvalidArgument("applicationId must not contain '/' (a namespace is named <applicationId>/<name>)")
     if has_lone_surrogate(application_id):
         raise InvalidArgument("applicationId has a lone surrogate (such as \\ud800), which is not Unicode text")
     return application_id

@@ -15,12 +15,14 @@ from buckets.core import store
 from buckets.core.exceptions import BucketNotFound, InvalidArgument, KeyNotFound
 from buckets.models import Entry, Namespace
 from buckets.namespaces import inputs
-from buckets.namespaces.entries import NamespaceEntry, audit_read, entry_view, entry_write, values_shown
+from buckets.namespaces.access import actor_decide, resource_of, secrets_withheld
+from buckets.namespaces.entries import Shown, audit_read, entry_shown, entry_write
 from buckets.namespaces.exceptions import EntryNotFound, VersionNotFound
 from buckets.namespaces.records import REASON_ROLLBACK, REASON_ROTATION, Record, record_decode
-from buckets.namespaces.services import namespace_access, namespace_for
+from buckets.namespaces.services import namespace_for
 from kvsite.access.audit import Action, AuditActor, audit_operation, audit_refusals
-from kvsite.access.permissions import ENTRY_READ, ENTRY_WRITE, SECRET_ROTATE
+from kvsite.access.guard import Resource
+from kvsite.access.permissions import ENTRY_WRITE, SECRET_ROTATE
 
 
 @dataclass(frozen=True)
@@ -33,10 +35,12 @@ class EntryVersion:
     reason: str = ""
     created_at: datetime | None = None
     entry_id: int = 0
+    # A secret namespace's: a response showing the value is never to be stored by a cache.
+    secret: bool = False
 
 
-def _kept_versions(namespace: Namespace, key_path: str) -> list[tuple[Entry, Record]]:
-    """The entry's kept versions, oldest first (the puts after its last delete marker)."""
+def _kept_entries(namespace: Namespace, key_path: str) -> list[Entry]:
+    """The entry's kept versions as stored, oldest first (the puts after its last delete marker)."""
     try:
         history = store.entry_history(bucket=namespace.bucket.name, key=key_path)
     except (KeyNotFound, BucketNotFound):
@@ -44,38 +48,55 @@ def _kept_versions(namespace: Namespace, key_path: str) -> list[tuple[Entry, Rec
     if not history or history[-1].operation != store.PUT:
         raise EntryNotFound(key_path)
     start = max((i + 1 for i, entry in enumerate(history) if entry.operation != store.PUT), default=0)
-    return [(entry, record_decode(entry, namespace=namespace)) for entry in history[start:]]
+    return history[start:]
 
 
-def namespace_entry_versions(*, namespace_id: uuid.UUID, key_path: str, actor: AuditActor) -> list[EntryVersion]:
-    """Every kept version, newest first: number, who, why, when; values as a single read shows them."""
+def _kept_versions(namespace: Namespace, key_path: str) -> list[tuple[Entry, Record]]:
+    """The entry's kept versions with their records, oldest first."""
+    return [(entry, record_decode(entry, namespace=namespace)) for entry in _kept_entries(namespace, key_path)]
+
+
+def namespace_entry_versions(
+    *, namespace_id: uuid.UUID, key_path: str, decided: Resource | None = None, actor: AuditActor
+) -> list[EntryVersion] | None:
+    """Every kept version, newest first: number, who, why, when, and the value.
+
+    None for a secret namespace's entry and a caller without kv-secret:read: it learns
+    that the entry exists (EntryNotFound otherwise), and nothing of its versions.
+    """
     with audit_refusals(actor=actor, action=Action.READ, key_path=key_path) as scope:
-        namespace = namespace_access(namespace_id=namespace_id, actor=actor, permission=ENTRY_READ)
+        namespace = namespace_for(namespace_id=namespace_id, decided=decided)
         scope.namespace = namespace.bucket.name
         inputs.check_key_path(key_path)
-        shown = values_shown(namespace, actor)
-        versions = [
-            EntryVersion(
-                version=record.version,
-                value_type=record.type,
-                value=record.value if shown else None,
-                value_shown=shown,
-                changed_by=record.changed_by,
-                reason=record.reason,
-                created_at=entry.created_at,
-                entry_id=entry.id,
-            )
-            for entry, record in reversed(_kept_versions(namespace, key_path))
-        ]
-    detail = f"{len(versions)} versions listed" + (" with values" if shown else "")
+        versions: list[EntryVersion] | None = None
+        if secrets_withheld(actor, namespace):
+            _kept_entries(namespace, key_path)  # EntryNotFound, like any read; nothing is opened
+        else:
+            versions = [
+                EntryVersion(
+                    version=record.version,
+                    value_type=record.type,
+                    value=record.value,
+                    value_shown=True,
+                    changed_by=record.changed_by,
+                    reason=record.reason,
+                    created_at=entry.created_at,
+                    entry_id=entry.id,
+                    secret=namespace.is_secret,
+                )
+                for entry, record in reversed(_kept_versions(namespace, key_path))
+            ]
+    detail = "versions withheld" if versions is None else f"{len(versions)} versions listed with values"
     audit_read(actor=actor, namespace=namespace, key_path=key_path, detail=detail)
     return versions
 
 
-def namespace_entry_rotate(*, namespace_id: uuid.UUID, key_path: str, value: Any, actor: AuditActor) -> NamespaceEntry:
+def namespace_entry_rotate(
+    *, namespace_id: uuid.UUID, key_path: str, value: Any, decided: Resource | None = None, actor: AuditActor
+) -> Shown:
     """A secret's new value as its next version, reason ``rotation`` (same type, metadata and TTL)."""
     with audit_operation(actor=actor, action=Action.ROTATE, key_path=key_path) as scope:
-        namespace = namespace_access(namespace_id=namespace_id, actor=actor, permission=SECRET_ROTATE)
+        namespace = namespace_for(namespace_id=namespace_id, decided=decided)
         scope.namespace = namespace.bucket.name
         if not namespace.is_secret:
             raise InvalidArgument("rotate is for entries of secret namespaces")
@@ -95,22 +116,21 @@ def namespace_entry_rotate(*, namespace_id: uuid.UUID, key_path: str, value: Any
         )
         scope.entry_id = entry.id
         scope.detail = f"rotated to version {record.version}"
-        return entry_view(entry, record, shown=values_shown(namespace, actor))
+        return entry_shown(entry, record, namespace=namespace, withheld=secrets_withheld(actor, namespace))
 
 
 def namespace_entry_rollback(
-    *, namespace_id: uuid.UUID, key_path: str, version: Any, actor: AuditActor
-) -> NamespaceEntry:
+    *, namespace_id: uuid.UUID, key_path: str, version: Any, decided: Resource | None = None, actor: AuditActor
+) -> Shown:
     """A new version whose value (type and metadata) is kept version ``version``'s, reason ``rollback``.
 
-    Secret namespaces need kv-secret:rotate; others kv-entry:write.
+    Secret namespaces need kv-secret:rotate; others kv-entry:write. The route declares
+    either; which one applies is the namespace's kind, decided here on the same resource.
     """
     with audit_operation(actor=actor, action=Action.ROLLBACK, key_path=key_path) as scope:
-        actor.require_any(SECRET_ROTATE, ENTRY_WRITE)
-        namespace = namespace_for(namespace_id=namespace_id)
+        namespace = namespace_for(namespace_id=namespace_id, decided=decided)
         scope.namespace = namespace.bucket.name
-        permission = SECRET_ROTATE if namespace.is_secret else ENTRY_WRITE
-        actor.require(permission, bucket=namespace.bucket.name)
+        actor_decide(actor, SECRET_ROTATE if namespace.is_secret else ENTRY_WRITE, resource_of(namespace))
         inputs.check_key_path(key_path)
         version = inputs.check_rollback_version(version)
         old = next((record for _, record in _kept_versions(namespace, key_path) if record.version == version), None)
@@ -127,4 +147,4 @@ def namespace_entry_rollback(
         )
         scope.entry_id = entry.id
         scope.detail = f"rolled back to version {version} as version {record.version}"
-        return entry_view(entry, record, shown=values_shown(namespace, actor))
+        return entry_shown(entry, record, namespace=namespace, withheld=secrets_withheld(actor, namespace))

@@ -1,30 +1,48 @@
 """The KV Service namespaces API: parse (``inputs``), call the dialect's services, render.
 
 camelCase JSON throughout. Bodies are parsed exactly and rendered exactly, so a
-NUMBER comes back as the digits it was sent as. A view reads a body's shape
-(an object of known fields); authorization, the checks of the values (after it)
-and audit happen in the services; errors come from the project's one handler.
-Each view declares the largest body it takes (``body_max_bytes``).
+NUMBER comes back as the digits it was sent as. Each view declares, per method, the
+permission it needs on ``namespace:<applicationId>/<name>`` (``access``), decided before
+the handler reads the body; a refusal there is audited as the operation's own would be
+(``NamespaceApi.access_refused``). A view reads a body's shape (an object of known
+fields); the checks of the values and audit happen in the services, which receive the
+resource decided on; errors come from the project's one handler. Each view declares the
+largest body it takes (``body_max_bytes``). A response that carries a secret value says
+``Cache-Control: no-store``.
 """
 
 import uuid
+from collections.abc import Iterable, Mapping
+from typing import ClassVar
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from buckets.core.events import rfc3339
+from buckets.core.exceptions import DomainError
 from buckets.core.keys import MAX_KEY_BYTES
 from buckets.core.names import public_name
-from buckets.models import Namespace
 from buckets.namespaces import bulk, entries, inputs, services, versions
-from buckets.namespaces.entries import NamespaceEntry
+from buckets.namespaces.access import NAMESPACES, namespace_named
+from buckets.namespaces.entries import NamespaceEntry, Shown, WithheldEntry
 from buckets.namespaces.records import VALUE_TYPES
+from buckets.namespaces.services import ShownNamespace
 from buckets.namespaces.versions import EntryVersion
-from kvsite.access.audit import audit_actor_from_request
+from kvsite.access.audit import Action, audit_actor_from_request, audit_refused
+from kvsite.access.guard import Need, Resource
+from kvsite.access.guarded import GuardedApi
+from kvsite.access.permissions import (
+    ENTRY_DELETE,
+    ENTRY_READ,
+    ENTRY_WRITE,
+    NAMESPACE_DELETE,
+    NAMESPACE_READ,
+    NAMESPACE_WRITE,
+    SECRET_ROTATE,
+)
 from kvsite.http.bodies import DEFAULT_BODY_MAX_BYTES
 from kvsite.http.errors import ErrorOutput
 from kvsite.http.jsonbody import ExactJsonBodyParser, JsonBodyParser, request_json
@@ -42,12 +60,31 @@ BULK_SET_BODY_BYTES = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
 BULK_SET_MAX_VALUES = 100_000
 
 
-class NamespaceApi(APIView):
-    """Base of these views: exact JSON in and out."""
+class NamespaceApi(GuardedApi):
+    """Base of these views: exact JSON in and out; refusals of the declared access on the audit log."""
 
     renderer_classes = [ExactJsonRenderer]
     parser_classes = [ExactJsonBodyParser]
     body_max_bytes = SMALL_BODY_BYTES
+    # The audit action of each method's operation, which a refusal before the handler is recorded as.
+    audit_actions: ClassVar[Mapping[str, str]] = {
+        "GET": Action.READ,
+        "PUT": Action.WRITE,
+        "POST": Action.WRITE,
+        "DELETE": Action.DELETE,
+    }
+
+    def access_refused(self, request: Request, error: DomainError, resource: Resource | None) -> None:
+        namespace_id = self.kwargs.get("ns_id")
+        audit_refused(
+            request=request,
+            action=self.audit_actions.get(str(request.method), Action.READ),
+            error=error,
+            # The namespace's bucket, as its operations' rows name it, once the call named one the caller may not touch.
+            namespace=services.namespace_audit_name(namespace_id) if resource and namespace_id else "",
+            key_path=str(self.kwargs.get("key_path", "")),
+            detail=f"namespace {namespace_id}" if namespace_id else "",
+        )
 
 
 class BulkKeysApi(NamespaceApi):
@@ -70,11 +107,13 @@ def _time(moment) -> str | None:
 # --- Output -------------------------------------------------------------------------------
 
 
-def namespace_body(namespace: Namespace) -> dict:
-    return {
-        "id": str(namespace.id),
-        "name": namespace.name,
-        "description": namespace.description,
+def namespace_body(shown: ShownNamespace) -> dict:
+    """A namespace; a secret one's ``description`` only when the service showed it."""
+    namespace = shown.namespace
+    body: dict = {"id": str(namespace.id), "name": namespace.name}
+    if shown.description_shown:
+        body["description"] = namespace.description
+    return body | {
         "applicationId": namespace.application_id,
         "isSecretNamespace": namespace.is_secret,
         "defaultTtlSeconds": namespace.default_ttl_seconds,
@@ -85,8 +124,10 @@ def namespace_body(namespace: Namespace) -> dict:
     }
 
 
-def entry_body(entry: NamespaceEntry) -> dict:
-    """One entry; ``value`` only when the service showed it (never a withheld secret)."""
+def entry_body(entry: Shown) -> dict:
+    """One entry; ``value`` only when the service showed it, the key path alone when it withheld a secret's."""
+    if isinstance(entry, WithheldEntry):
+        return {"keyPath": entry.key_path}
     body = {
         "id": entry.id,
         "keyPath": entry.key_path,
@@ -117,12 +158,24 @@ def version_body(version: EntryVersion) -> dict:
     return body
 
 
+def entries_response(body: dict, shown: Iterable[Shown | EntryVersion], *, status: int = 200) -> Response:
+    """``body``, never to be stored by a cache when it carries a secret value."""
+    secret = any(
+        isinstance(item, (NamespaceEntry, EntryVersion)) and item.secret and item.value_shown for item in shown
+    )
+    return Response(body, status=status, headers={"Cache-Control": "no-store"} if secret else None)
+
+
+WITHHELD = "Absent from a secret namespace's entries for a caller without kv-secret:read (only keyPath is shown)."
+
 NamespaceOutput = inline_serializer(
     "Namespace",
     {
         "id": serializers.UUIDField(),
         "name": serializers.CharField(),
-        "description": serializers.CharField(),
+        "description": serializers.CharField(
+            required=False, help_text="Absent from a secret namespace for a caller without kv-secret:read."
+        ),
         "applicationId": serializers.CharField(),
         "isSecretNamespace": serializers.BooleanField(),
         "defaultTtlSeconds": serializers.IntegerField(allow_null=True),
@@ -144,17 +197,19 @@ NamespaceInput = inline_serializer(
 EntryOutput = inline_serializer(
     "NamespaceEntry",
     {
-        "id": serializers.CharField(),
+        "id": serializers.CharField(required=False, help_text=WITHHELD),
         "keyPath": serializers.CharField(),
-        "value": serializers.JSONField(required=False),
-        "valueType": serializers.ChoiceField(choices=VALUE_TYPES),
-        "version": serializers.IntegerField(),
-        "expiresAt": serializers.DateTimeField(allow_null=True),
-        "metadata": serializers.DictField(),
-        "createdAt": serializers.DateTimeField(),
-        "updatedAt": serializers.DateTimeField(),
-        "changedBy": serializers.CharField(),
-        "reason": serializers.CharField(),
+        "value": serializers.JSONField(
+            required=False, help_text="Absent from listings of secret namespaces, and where kv-secret:read is missing."
+        ),
+        "valueType": serializers.ChoiceField(choices=VALUE_TYPES, required=False, help_text=WITHHELD),
+        "version": serializers.IntegerField(required=False, help_text=WITHHELD),
+        "expiresAt": serializers.DateTimeField(allow_null=True, required=False, help_text=WITHHELD),
+        "metadata": serializers.DictField(required=False, help_text=WITHHELD),
+        "createdAt": serializers.DateTimeField(required=False, help_text=WITHHELD),
+        "updatedAt": serializers.DateTimeField(required=False, help_text=WITHHELD),
+        "changedBy": serializers.CharField(required=False, help_text=WITHHELD),
+        "reason": serializers.CharField(required=False, help_text=WITHHELD),
     },
 )
 EntryInput = inline_serializer(
@@ -202,6 +257,8 @@ VersionsOutput = inline_serializer(
                 "createdAt": serializers.DateTimeField(),
             },
             many=True,
+            required=False,
+            help_text="Absent for a secret namespace's entry and a caller without kv-secret:read.",
         ),
     },
 )
@@ -213,40 +270,51 @@ RollbackInput = inline_serializer("NamespaceRollback", {"version": serializers.I
 
 
 class NamespaceListCreateApi(NamespaceApi):
+    # The body names the namespace a POST creates: the service decides on it once it is read.
+    access = {"GET": Need(NAMESPACE_READ, resource=NAMESPACES), "POST": Need(NAMESPACE_WRITE, resource=NAMESPACES)}
+
     @extend_schema(
         operation_id="namespace_list",
         parameters=[OpenApiParameter("applicationId", str, description="Only this application's namespaces")],
         responses={200: inline_serializer("NamespaceList", {"namespaces": NamespaceOutput.__class__(many=True)})},
     )
     def get(self, request: Request) -> Response:
-        rows = services.namespace_list(
-            application_id=request.query_params.get("applicationId") or None, actor=audit_actor_from_request(request)
+        actor = audit_actor_from_request(request)
+        rows = services.namespace_list(application_id=request.query_params.get("applicationId") or None, actor=actor)
+        return Response(
+            {"namespaces": [namespace_body(services.namespace_shown(namespace=row, actor=actor)) for row in rows]}
         )
-        return Response({"namespaces": [namespace_body(row) for row in rows]})
 
     @extend_schema(operation_id="namespace_create", request=NamespaceInput, responses={201: NamespaceOutput, **ERRORS})
     def post(self, request: Request) -> Response:
-        namespace = services.namespace_create(
-            **inputs.namespace_create_input(request_json(request)), actor=audit_actor_from_request(request)
-        )
-        return Response(namespace_body(namespace), status=201)
+        actor = audit_actor_from_request(request)
+        namespace = services.namespace_create(**inputs.namespace_create_input(request_json(request)), actor=actor)
+        return Response(namespace_body(services.namespace_shown(namespace=namespace, actor=actor)), status=201)
 
 
 class NamespaceDetailApi(NamespaceApi):
+    access = {
+        "GET": Need(NAMESPACE_READ, resource=namespace_named),
+        "PUT": Need(NAMESPACE_WRITE, resource=namespace_named),
+        "DELETE": Need(NAMESPACE_DELETE, resource=namespace_named),
+    }
+
     @extend_schema(operation_id="namespace_get", responses={200: NamespaceOutput, **ERRORS})
     def get(self, request: Request, ns_id: uuid.UUID) -> Response:
-        namespace = services.namespace_get(namespace_id=ns_id, actor=audit_actor_from_request(request))
-        return Response(namespace_body(namespace))
+        actor = audit_actor_from_request(request)
+        namespace = services.namespace_get(namespace_id=ns_id, decided=self.resource, actor=actor)
+        return Response(namespace_body(services.namespace_shown(namespace=namespace, actor=actor)))
 
     @extend_schema(operation_id="namespace_update", request=NamespaceInput, responses={200: NamespaceOutput, **ERRORS})
     def put(self, request: Request, ns_id: uuid.UUID) -> Response:
         changes = inputs.namespace_update_input(request_json(request))
-        namespace = services.namespace_update(namespace_id=ns_id, actor=audit_actor_from_request(request), **changes)
-        return Response(namespace_body(namespace))
+        actor = audit_actor_from_request(request)
+        namespace = services.namespace_update(namespace_id=ns_id, decided=self.resource, actor=actor, **changes)
+        return Response(namespace_body(services.namespace_shown(namespace=namespace, actor=actor)))
 
     @extend_schema(operation_id="namespace_delete", responses={204: None, **ERRORS})
     def delete(self, request: Request, ns_id: uuid.UUID) -> Response:
-        services.namespace_delete(namespace_id=ns_id, actor=audit_actor_from_request(request))
+        services.namespace_delete(namespace_id=ns_id, decided=self.resource, actor=audit_actor_from_request(request))
         return Response(status=204)
 
 
@@ -254,6 +322,8 @@ class NamespaceDetailApi(NamespaceApi):
 
 
 class EntryListApi(NamespaceApi):
+    access = {"GET": Need(NAMESPACE_READ, resource=namespace_named)}
+
     @extend_schema(
         operation_id="namespace_entry_list",
         parameters=[
@@ -270,12 +340,19 @@ class EntryListApi(NamespaceApi):
             prefix=request.query_params.get("prefix") or None,
             cursor=request.query_params.get("cursor") or None,
             limit=entries.DEFAULT_PAGE if limit is None else limit,
+            decided=self.resource,
             actor=audit_actor_from_request(request),
         )
-        return Response({"entries": [entry_body(entry) for entry in page.entries], "nextCursor": page.next_cursor})
+        body = {"entries": [entry_body(entry) for entry in page.entries], "nextCursor": page.next_cursor}
+        return entries_response(body, page.entries)
 
 
 class EntryDetailApi(NamespaceApi):
+    access = {
+        "GET": Need(ENTRY_READ, resource=namespace_named),
+        "PUT": Need(ENTRY_WRITE, resource=namespace_named),
+        "DELETE": Need(ENTRY_DELETE, resource=namespace_named),
+    }
     body_max_bytes = ENTRY_BODY_BYTES
     # A namespace's bucket takes records of at most this (the default value size): a body that
     # cannot carry one that small is refused before it is parsed (kvsite.http.jsonbody).
@@ -284,9 +361,9 @@ class EntryDetailApi(NamespaceApi):
     @extend_schema(operation_id="namespace_entry_get", responses={200: EntryOutput, **ERRORS})
     def get(self, request: Request, ns_id: uuid.UUID, key_path: str) -> Response:
         entry = entries.namespace_entry_get(
-            namespace_id=ns_id, key_path=key_path, actor=audit_actor_from_request(request)
+            namespace_id=ns_id, key_path=key_path, decided=self.resource, actor=audit_actor_from_request(request)
         )
-        return Response(entry_body(entry))
+        return entries_response(entry_body(entry), [entry])
 
     @extend_schema(operation_id="namespace_entry_put", request=EntryInput, responses={200: EntryOutput, **ERRORS})
     def put(self, request: Request, ns_id: uuid.UUID, key_path: str) -> Response:
@@ -294,17 +371,22 @@ class EntryDetailApi(NamespaceApi):
             namespace_id=ns_id,
             key_path=key_path,
             **inputs.entry_put_input(request_json(request)),
+            decided=self.resource,
             actor=audit_actor_from_request(request),
         )
-        return Response(entry_body(entry))
+        return entries_response(entry_body(entry), [entry])
 
     @extend_schema(operation_id="namespace_entry_delete", responses={204: None, **ERRORS})
     def delete(self, request: Request, ns_id: uuid.UUID, key_path: str) -> Response:
-        entries.namespace_entry_delete(namespace_id=ns_id, key_path=key_path, actor=audit_actor_from_request(request))
+        entries.namespace_entry_delete(
+            namespace_id=ns_id, key_path=key_path, decided=self.resource, actor=audit_actor_from_request(request)
+        )
         return Response(status=204)
 
 
 class EntryRotateApi(NamespaceApi):
+    access = {"POST": Need(SECRET_ROTATE, resource=namespace_named)}
+    audit_actions = {"POST": Action.ROTATE}
     body_max_bytes = ENTRY_BODY_BYTES
     # A namespace's bucket takes records of at most this (the default value size): a body that
     # cannot carry one that small is refused before it is parsed (kvsite.http.jsonbody).
@@ -314,44 +396,67 @@ class EntryRotateApi(NamespaceApi):
     def post(self, request: Request, ns_id: uuid.UUID, key_path: str) -> Response:
         value = inputs.entry_rotate_input(request_json(request))
         entry = versions.namespace_entry_rotate(
-            namespace_id=ns_id, key_path=key_path, value=value, actor=audit_actor_from_request(request)
+            namespace_id=ns_id,
+            key_path=key_path,
+            value=value,
+            decided=self.resource,
+            actor=audit_actor_from_request(request),
         )
-        return Response(entry_body(entry))
+        return entries_response(entry_body(entry), [entry])
 
 
 class EntryVersionsApi(NamespaceApi):
+    access = {"GET": Need(ENTRY_READ, resource=namespace_named)}
+
     @extend_schema(operation_id="namespace_entry_versions", responses={200: VersionsOutput, **ERRORS})
     def get(self, request: Request, ns_id: uuid.UUID, key_path: str) -> Response:
         kept = versions.namespace_entry_versions(
-            namespace_id=ns_id, key_path=key_path, actor=audit_actor_from_request(request)
+            namespace_id=ns_id, key_path=key_path, decided=self.resource, actor=audit_actor_from_request(request)
         )
-        return Response({"keyPath": key_path, "versions": [version_body(version) for version in kept]})
+        if kept is None:
+            return Response({"keyPath": key_path})
+        return entries_response({"keyPath": key_path, "versions": [version_body(version) for version in kept]}, kept)
 
 
 class EntryRollbackApi(NamespaceApi):
+    # Either: a secret namespace's rollback needs kv-secret:rotate, a plain one's kv-entry:write (the service decides).
+    access = {"POST": Need(SECRET_ROTATE, ENTRY_WRITE, resource=namespace_named)}
+    audit_actions = {"POST": Action.ROLLBACK}
+
     @extend_schema(
         operation_id="namespace_entry_rollback", request=RollbackInput, responses={200: EntryOutput, **ERRORS}
     )
     def post(self, request: Request, ns_id: uuid.UUID, key_path: str) -> Response:
         version = inputs.entry_rollback_input(request_json(request))
         entry = versions.namespace_entry_rollback(
-            namespace_id=ns_id, key_path=key_path, version=version, actor=audit_actor_from_request(request)
+            namespace_id=ns_id,
+            key_path=key_path,
+            version=version,
+            decided=self.resource,
+            actor=audit_actor_from_request(request),
         )
-        return Response(entry_body(entry))
+        return entries_response(entry_body(entry), [entry])
 
 
 # --- Bulk ----------------------------------------------------------------------------------
 
 
 class BulkGetApi(BulkKeysApi):
+    access = {"POST": Need(ENTRY_READ, resource=namespace_named)}
+    audit_actions = {"POST": Action.READ}
+
     @extend_schema(operation_id="namespace_bulk_get", request=KeysInput, responses={200: BulkGetOutput, **ERRORS})
     def post(self, request: Request, ns_id: uuid.UUID) -> Response:
         keys = inputs.bulk_input(request_json(request), name="keys")
-        result = bulk.namespace_entries_bulk_get(namespace_id=ns_id, keys=keys, actor=audit_actor_from_request(request))
-        return Response({"entries": [entry_body(entry) for entry in result.entries], "missing": result.missing})
+        result = bulk.namespace_entries_bulk_get(
+            namespace_id=ns_id, keys=keys, decided=self.resource, actor=audit_actor_from_request(request)
+        )
+        body = {"entries": [entry_body(entry) for entry in result.entries], "missing": result.missing}
+        return entries_response(body, result.entries)
 
 
 class BulkSetApi(NamespaceApi):
+    access = {"POST": Need(ENTRY_WRITE, resource=namespace_named)}
     body_max_bytes = BULK_SET_BODY_BYTES
     body_list_limits = {"entries": inputs.MAX_BULK_ITEMS}
     # Each entry becomes a record in the namespace's bucket (at most the default value size).
@@ -364,16 +469,19 @@ class BulkSetApi(NamespaceApi):
     def post(self, request: Request, ns_id: uuid.UUID) -> Response:
         items = inputs.bulk_input(request_json(request), name="entries")
         written = bulk.namespace_entries_bulk_set(
-            namespace_id=ns_id, entries=items, actor=audit_actor_from_request(request)
+            namespace_id=ns_id, entries=items, decided=self.resource, actor=audit_actor_from_request(request)
         )
-        return Response({"entries": [entry_body(entry) for entry in written]})
+        return entries_response({"entries": [entry_body(entry) for entry in written]}, written)
 
 
 class BulkDeleteApi(BulkKeysApi):
+    access = {"POST": Need(ENTRY_DELETE, resource=namespace_named)}
+    audit_actions = {"POST": Action.DELETE}
+
     @extend_schema(operation_id="namespace_bulk_delete", request=KeysInput, responses={200: BulkDeleteOutput, **ERRORS})
     def post(self, request: Request, ns_id: uuid.UUID) -> Response:
         keys = inputs.bulk_input(request_json(request), name="keys")
         deleted = bulk.namespace_entries_bulk_delete(
-            namespace_id=ns_id, keys=keys, actor=audit_actor_from_request(request)
+            namespace_id=ns_id, keys=keys, decided=self.resource, actor=audit_actor_from_request(request)
         )
         return Response({"deleted": deleted})

@@ -45,16 +45,6 @@ class AuditActor:
     client_ip: str | None = None
     request_id: str = ""
 
-    def require(self, permission: str, *, bucket: str | None = None) -> None:
-        """PermissionDenied unless the acting principal holds ``permission``; the system holds all."""
-        if self.principal is not None:
-            self.principal.require(permission, bucket=bucket)
-
-    def require_any(self, *permissions: str, bucket: str | None = None) -> None:
-        """PermissionDenied unless the acting principal holds one of ``permissions``."""
-        if self.principal is not None:
-            self.principal.require_any(*permissions, bucket=bucket)
-
 
 def audit_actor_system(*, name: str) -> AuditActor:
     """The actor of management commands and other work nobody requested over HTTP."""
@@ -176,6 +166,14 @@ def audit_refusals(*, actor: AuditActor, action: str, namespace: str = "", key_p
         if not getattr(error, "audited", False):
             _record_failure(actor=actor, action=action, scope=scope, error=error)
         raise
+
+
+def audit_refused(
+    *, request: Request, action: str, error: DomainError, namespace: str = "", key_path: str = "", detail: str = ""
+) -> None:
+    """Record a call refused before its handler ran (``GuardedApi.access_refused``), as its operation would have."""
+    scope = AuditScope(namespace=namespace, key_path=key_path, detail=detail)
+    _record_failure(actor=audit_actor_from_request(request), action=action, scope=scope, error=error)
 
 
 # --- Reading ----------------------------------------------------------------------------

@@ -11,9 +11,9 @@ if TYPE_CHECKING:
     # Not at run time: rest_framework.views reads DEFAULT_AUTHENTICATION_CLASSES, which name this module.
     from rest_framework.views import APIView
 
-from buckets.core.exceptions import PermissionDenied, Unauthenticated
+from buckets.core.exceptions import DomainError, PermissionDenied, Unauthenticated
 from kvsite.access.apikeys import USER_ACCOUNT_PREFIX, apikey_authenticate
-from kvsite.access.guard import Call, need_decide
+from kvsite.access.guard import Call, Resource, decide, need_resolve
 from kvsite.access.permissions import ALL_PERMISSIONS, Principal
 
 
@@ -84,7 +84,8 @@ class DeclaredAccess(BasePermission):
 
     Runs before the handler reads the body, so a caller without access gets 403, never a 400
     that tells it about the resource. The resource decided on is left on the view
-    (``view.resource``) for the handler's audit rows.
+    (``view.resource``) for the handler's audit rows; a refusal (the 403, or the resolver's
+    own 400 or 404) is handed to the view's ``access_refused`` first, for its audit log.
     """
 
     def has_permission(self, request: Request, view: "APIView") -> bool:
@@ -92,8 +93,9 @@ class DeclaredAccess(BasePermission):
         from kvsite.access.guarded import GuardedApi
 
         if not isinstance(view, GuardedApi):
-            # Not yet declared: a principal is required, and the handler decides (being phased out).
-            return isinstance(request.user, Principal)
+            # Fail closed: a view that declares nothing is refused (routes that need no principal say
+            # so with their own permission_classes, as the schema views and probes do).
+            raise PermissionDenied("this route declares no access")
         if request.method == "OPTIONS":
             # DRF's metadata: the route's shape, no data; any principal may ask.
             return isinstance(request.user, Principal)
@@ -104,5 +106,13 @@ class DeclaredAccess(BasePermission):
                 # A method the route does not answer: DRF's 405 follows, for any principal.
                 return isinstance(request.user, Principal)
             raise PermissionDenied(f"{method} declares no access on this route")
-        view.resource = need_decide(need, request_call(request, dict(view.kwargs)))
+        call = request_call(request, dict(view.kwargs))
+        resource: Resource | None = None
+        try:
+            resource = need_resolve(need, call)
+            decide(call.principal, need.permissions, resource)
+        except DomainError as error:
+            view.access_refused(request, error, resource)
+            raise
+        view.resource = resource
         return True

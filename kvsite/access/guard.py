@@ -92,10 +92,14 @@ def may_touch(scopes: tuple[Scope, ...], resource: Resource) -> bool:
     return any(scope.covers(resource) for scope in scopes)
 
 
-def decide(principal: "Principal", permissions: tuple[str, ...], resource: Resource) -> None:
-    """The one decision: PermissionDenied unless ``principal`` holds one of ``permissions`` on ``resource``."""
+def _permission_check(principal: "Principal", permissions: tuple[str, ...]) -> None:
     if not any(permission in principal.permissions for permission in permissions):
         raise PermissionDenied(f"missing permission {' or '.join(permissions)}")
+
+
+def decide(principal: "Principal", permissions: tuple[str, ...], resource: Resource) -> None:
+    """The one decision: PermissionDenied unless ``principal`` holds one of ``permissions`` on ``resource``."""
+    _permission_check(principal, permissions)
     if not may_touch(principal.scopes, resource):
         raise PermissionDenied(f"this key may not access {resource}")
 
@@ -141,8 +145,18 @@ def named(kind: str, parameter: str) -> Resolver:
     return resolve
 
 
+def need_resolve(need: Need, call: Call) -> Resource:
+    """The resource ``need`` names for ``call``, resolved once the caller holds one of its permissions.
+
+    The permissions come first, so a caller holding none of them learns nothing from a
+    resolver's own 400 or 404 (which namespace ids exist, say); ``decide`` does the rest.
+    """
+    _permission_check(call.principal, need.permissions)
+    return need.resource(call)
+
+
 def need_decide(need: Need, call: Call) -> Resource:
     """Resolve ``need``'s resource for ``call`` and decide; the resource, for the caller's audit rows."""
-    resource = need.resource(call)
+    resource = need_resolve(need, call)
     decide(call.principal, need.permissions, resource)
     return resource

@@ -3,8 +3,10 @@
 from collections.abc import Mapping
 from typing import ClassVar
 
+from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from buckets.core.exceptions import DomainError
 from kvsite.access.guard import Need, Resource
 
 
@@ -16,3 +18,13 @@ from kvsite.access.guard import Need, Resource
 class GuardedApi(APIView):
     access: ClassVar[Mapping[str, Need]] = {}
     resource: Resource
+
+    def access_refused(self, request: Request, error: DomainError, resource: Resource | None) -> None:
+        """Called by ``DeclaredAccess`` when it refuses a call, before the error is answered; by default nothing.
+
+        ``error`` is the 403, or the resolver's own 400 or 404; ``resource`` is what the call
+        named, or None when it was refused before that was resolved (a missing permission, or
+        the resolver's own refusal). A dialect whose refusals are on the audit log overrides
+        this once, in its base view, with ``kvsite.access.audit.audit_refused``: the handler,
+        whose audited operation would have recorded them, never runs.
+        """

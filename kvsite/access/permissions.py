@@ -2,7 +2,6 @@
 
 from dataclasses import dataclass, field
 
-from buckets.core.exceptions import PermissionDenied
 from kvsite.access.guard import Resource, Scope, may_touch
 
 NAMESPACE_READ = "kv-namespace:read"
@@ -73,25 +72,6 @@ class Principal:
         """Whether this principal's scopes reach ``resource`` (its permissions are ``guard.decide``'s to check)."""
         return may_touch(self.scopes, resource)
 
-    def can_access_bucket(self, bucket: str) -> bool:
-        # For routes not yet declared (kvsite.access.guard): the name they pass is matched as a bucket's.
-        return self.may_touch(Resource("bucket", bucket))
-
-    def has(self, permission: str, *, bucket: str | None = None) -> bool:
-        if permission not in self.permissions:
-            return False
-        return bucket is None or self.can_access_bucket(bucket)
-
-    def require_any(self, *permissions: str, bucket: str | None = None) -> None:
-        """Raise PermissionDenied unless this principal holds one of ``permissions`` (on ``bucket``)."""
-        if not any(permission in self.permissions for permission in permissions):
-            raise PermissionDenied(f"missing permission {' or '.join(permissions)}")
-        if bucket is not None and not self.can_access_bucket(bucket):
-            raise PermissionDenied(f"this key may not access bucket {bucket!r}")
-
-    def require(self, permission: str, *, bucket: str | None = None) -> None:
-        """Raise PermissionDenied unless this principal holds ``permission`` (on ``bucket``)."""
-        if permission not in self.permissions:
-            raise PermissionDenied(f"missing permission {permission}")
-        if bucket is not None and not self.can_access_bucket(bucket):
-            raise PermissionDenied(f"this key may not access bucket {bucket!r}")
+    def allows(self, permission: str, resource: Resource) -> bool:
+        """Whether ``guard.decide`` would allow ``permission`` on ``resource`` (for a page to show; never to decide)."""
+        return permission in self.permissions and self.may_touch(resource)

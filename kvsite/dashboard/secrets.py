@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods
 
 from buckets.core.exceptions import DomainError
 from buckets.core.names import SYS_SECRETS_PREFIX
+from kvsite.access.guard import Resource
 from kvsite.access.permissions import SECRET_READ, SECRET_WRITE
 from kvsite.http.bodies import body_limit
 from secrets_app import services, versions
@@ -41,10 +42,10 @@ def _dom_id(raw: str) -> str:
 
 def _abilities(request: HttpRequest, environment: str) -> dict:
     principal = dashboard_principal(request)
-    bucket = SYS_SECRETS_PREFIX + environment
+    resource = Resource("secrets", environment)
     return {
-        "can_reveal": principal.has(SECRET_READ, bucket=bucket),
-        "can_write": principal.has(SECRET_WRITE, bucket=bucket),
+        "can_reveal": principal.allows(SECRET_READ, resource),
+        "can_write": principal.allows(SECRET_WRITE, resource),
     }
 
 

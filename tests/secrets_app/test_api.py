@@ -312,14 +312,60 @@ def test_permission_matrix(env_client, make_secret, role: str, operation: str) -
         assert AuditEvent.objects.filter(success=False, reason__startswith="missing permission kv-secret").exists()
 
 
-def test_a_bucket_scoped_key_reaches_only_matching_environments(env_client, make_secret) -> None:
+# Scopes that do not name environment prod as a secrets environment: other environments, and every
+# other kind, whatever its glob would match of the internal bucket SYS_secrets_prod.
+OTHER_SCOPES = [
+    "secrets:staging",
+    "secrets:prod-*",
+    "bucket:*prod*",
+    "bucket:*",
+    "bucket:SYS_secrets_prod",
+    "bucket:*_*",
+    "namespace:*",
+    "config:prod",
+]
+
+
+@pytest.mark.parametrize("scope", OTHER_SCOPES)
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+def test_a_scope_not_naming_the_environment_is_refused(env_client, make_secret, scope, operation) -> None:
     make_secret()
 
-    scoped_elsewhere = env_client("admin", buckets="orders-*")
-    scoped_here = env_client("admin", buckets="SYS_secrets_prod")
+    response = OPERATIONS[operation](env_client(scopes=(scope,)))
 
-    assert scoped_elsewhere.get("/api/v1/secrets/db/password/value").status_code == 403
-    assert scoped_here.get("/api/v1/secrets/db/password/value").status_code == 200
+    assert response.status_code == 403
+    assert response.json() == {"error": "this key may not access secrets:prod", "code": "permission_denied"}
+    assert PLAINTEXT not in response.content.decode()
+
+
+@pytest.mark.parametrize("scope", ["secrets:prod", "secrets:pr*", "secrets:*"])
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+def test_a_secrets_scope_naming_the_environment_gets_in(env_client, make_secret, scope, operation) -> None:
+    make_secret()
+
+    response = OPERATIONS[operation](env_client(scopes=("bucket:orders", scope)))
+
+    assert response.status_code == ADMIN_STATUS[operation], response.content
+
+
+def test_a_key_limited_to_prod_buckets_sees_none_and_reveals_no_secret(env_client, make_secret) -> None:
+    # Given an admin key limited to *prod*: no bucket of the bucket API is named so
+    make_secret("DB_PASS")
+    bucket_scoped = env_client(scopes=("bucket:*prod*",))
+
+    assert bucket_scoped.get("/api/v1/kv/buckets").json()["buckets"] == []
+    assert bucket_scoped.get("/api/v1/secrets/DB_PASS/value").status_code == 403
+    assert env_client(scopes=("secrets:prod",)).get("/api/v1/secrets/DB_PASS/value").json()["value"] == PLAINTEXT
+
+
+def test_a_caller_without_secrets_permissions_is_refused_before_the_header_is_read(admin_client, client_for) -> None:
+    # The permissions are decided before the environment is resolved: a refused caller learns nothing from a 400.
+    reader = client_for("reader")
+
+    assert reader.get("/api/v1/secrets").status_code == 403
+    assert reader.get("/api/v1/secrets", HTTP_X_IRONFLOW_ENVIRONMENT_ID="../etc").status_code == 403
+    assert admin_client.get("/api/v1/secrets").status_code == 400
+    assert admin_client.get("/api/v1/secrets", HTTP_X_IRONFLOW_ENVIRONMENT_ID="../etc").status_code == 400
 
 
 def test_requests_without_credentials_are_unauthenticated(client) -> None:

@@ -74,7 +74,27 @@ def test_a_refused_reveal_is_recorded(env_client, make_secret) -> None:
     record = last()
     assert response.status_code == 403
     assert (record.action, record.success, record.actor_name) == ("REVEAL", False, "reader-key")
+    assert (record.namespace, record.key_path) == (BUCKET, "db/password")
     assert record.reason == "missing permission kv-secret:read"
+
+
+def test_a_refusal_by_scope_is_recorded_with_the_environment_tried(env_client, make_secret) -> None:
+    make_secret()
+    elsewhere = env_client(scopes=("secrets:staging",))
+
+    elsewhere.get("/api/v1/secrets/db/password/value")
+    reveal = last()
+    elsewhere.patch("/api/v1/secrets/db/password", {"name": "taken"}, format="json")
+    rename = last()
+    elsewhere.get("/api/v1/secrets")
+    listing = last()
+
+    assert [(r.action, r.success, r.namespace, r.key_path) for r in (reveal, rename, listing)] == [
+        ("REVEAL", False, BUCKET, "db/password"),
+        ("WRITE", False, BUCKET, "db/password"),
+        ("READ", False, BUCKET, ""),
+    ]
+    assert {r.reason for r in (reveal, rename, listing)} == {"this key may not access secrets:prod"}
 
 
 def test_not_found_and_conflicts_are_recorded(env_client, admin_client, make_secret) -> None:

@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 from buckets.core import store
 from buckets.core.events import bucket_group
 from buckets.models import Bucket, Entry, Namespace
+from kvsite.access.apikeys import apikey_create
 from kvsite.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -560,14 +561,22 @@ def test_writer_writes_entries_but_cannot_manage_namespaces(client_for, make_nam
     assert writer.delete(f"{NS}/{namespace['id']}").status_code == 403
 
 
-def test_a_key_limited_to_other_buckets_cannot_reach_the_namespace(client_for, make_namespace) -> None:
+def test_a_key_limited_to_other_namespaces_cannot_reach_the_namespace(client_for, make_namespace) -> None:
     namespace = make_namespace("cfg")
-    limited = client_for("admin", buckets="APP_other*")
+
+    def scoped(scope: str) -> APIClient:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {apikey_create(name='k', role='admin', scopes=[scope]).token}")
+        return client
+
+    limited = scoped("namespace:app-123/other*")
 
     assert limited.get(entry_url(namespace, "a")).status_code == 403
     assert put(limited, namespace, "a", "1").status_code == 403
     assert limited.get(NS).json()["namespaces"] == []
-    assert client_for("admin", buckets="APP_cfg").get(f"{NS}/{namespace['id']}").status_code == 200
+    assert scoped("namespace:app-123/cfg").get(f"{NS}/{namespace['id']}").status_code == 200
+    # A pattern is matched against the namespace's own name, never its internal bucket's.
+    assert client_for("admin", buckets="APP_cfg").get(f"{NS}/{namespace['id']}").status_code == 403
 
 
 def test_access_is_decided_before_the_values_are_checked(client_for, admin, make_namespace) -> None:

@@ -10,17 +10,16 @@ from django.test import override_settings
 from buckets.core import rotation, sealing
 from buckets.core.exceptions import PermissionDenied
 from buckets.models import Entry, Namespace
-from buckets.namespaces import bulk, entries
+from buckets.namespaces import entries
 from buckets.namespaces import services as namespaces
 from buckets.namespaces import versions as history
+from buckets.namespaces.entries import WithheldEntry
 from buckets.namespaces.exceptions import EntryNotFound, VersionNotFound
 from kvsite.access.audit import AuditActor, AuditedRotation, audit_actor_system
-from kvsite.access.guard import Scope
+from kvsite.access.guard import scopes_parse
 from kvsite.access.permissions import (
-    ENTRY_DELETE,
     ENTRY_READ,
     ENTRY_WRITE,
-    NAMESPACE_DELETE,
     NAMESPACE_READ,
     NAMESPACE_WRITE,
     SECRET_READ,
@@ -35,6 +34,7 @@ KEY_OLD = "old:" + base64.b64encode(bytes(range(32))).decode()
 KEY_NEW = "new:" + base64.b64encode(bytes(range(100, 132))).decode()
 CANARY = "hunter2-NS-SECRET-CANARY-9b1e"
 SYSTEM = audit_actor_system(name="tests")
+NS = "/api/v1/kv/namespaces"
 
 
 @pytest.fixture(autouse=True)
@@ -43,13 +43,9 @@ def master_keys() -> Iterator[None]:
         yield
 
 
-def actor_with(*permissions: str, bucket_pattern: str = "") -> AuditActor:
+def actor_with(*permissions: str, scopes: tuple[str, ...] = ()) -> AuditActor:
     principal = Principal(
-        kind="api_key",
-        id=42,
-        name="k",
-        permissions=frozenset(permissions),
-        scopes=(Scope("bucket", bucket_pattern),) if bucket_pattern else (),
+        kind="api_key", id=42, name="k", permissions=frozenset(permissions), scopes=scopes_parse(list(scopes))
     )
     return AuditActor(type="api_key", id="42", name="k", principal=principal)
 
@@ -119,9 +115,9 @@ def test_secret_values_need_secret_read(vault) -> None:
     hidden = entries.namespace_entry_get(namespace_id=vault.id, key_path="db/password", actor=reader)
     shown = entries.namespace_entry_get(namespace_id=vault.id, key_path="db/password", actor=revealer)
 
-    assert (hidden.value, hidden.value_shown, hidden.version) == (None, False, 1)
+    assert hidden == WithheldEntry(key_path="db/password")
     assert CANARY not in repr(hidden) and CANARY not in repr(shown)
-    assert shown.value == CANARY
+    assert (shown.value, shown.value_shown, shown.version) == (CANARY, True, 1)
 
 
 def test_secret_values_are_absent_from_listings_even_with_secret_read(vault) -> None:
@@ -171,6 +167,90 @@ def test_secret_reads_are_audited_with_what_was_shown(vault) -> None:
     assert not AuditEvent.objects.filter(detail__contains=CANARY).exists()
 
 
+# --- Without kv-secret:read, key paths only; values never stored by a cache ----------------------
+
+
+@pytest.fixture
+def secret_api(client_for) -> dict:
+    """A secret namespace (with a description) and a plain one, written over HTTP by an admin."""
+    admin = client_for("admin")
+    vault = admin.post(
+        NS, {"name": "vault", "applicationId": "a", "isSecretNamespace": True, "description": "prod DB"}, format="json"
+    ).json()
+    plain = admin.post(NS, {"name": "cfg", "applicationId": "a", "description": "settings"}, format="json").json()
+    for namespace in (vault, plain):
+        entry = {"value": CANARY, "valueType": "STRING", "metadata": {"owner": "ops"}}
+        assert admin.put(f"/api/v1/kv/{namespace['id']}/entries/db/password", entry, format="json").status_code == 200
+    return {"admin": admin, "vault": vault, "plain": plain}
+
+
+def test_without_secret_read_a_secret_namespace_shows_key_paths_and_nothing_else(secret_api, client_for) -> None:
+    writer = client_for("writer")  # kv-namespace:read, kv-entry:read/write/delete; no kv-secret:read
+    base = f"/api/v1/kv/{secret_api['vault']['id']}"
+    entry = {"value": "v", "valueType": "STRING", "metadata": {"m": 1}}
+
+    got = writer.get(f"{base}/entries/db/password")
+    listed = writer.get(f"{base}/entries")
+    versions = writer.get(f"{base}/entries/db/password/versions")
+    bulk_got = writer.post(f"{base}/bulk/get", {"keys": ["db/password", "absent"]}, format="json")
+    written = writer.put(f"{base}/entries/other", entry, format="json")
+    bulk_set = writer.post(f"{base}/bulk/set", {"entries": [{"keyPath": "x", **entry}]}, format="json")
+    described = writer.get(f"{NS}/{secret_api['vault']['id']}")
+    namespaces_listed = {n["name"]: n for n in writer.get(NS).json()["namespaces"]}
+
+    assert got.json() == {"keyPath": "db/password"}
+    assert listed.json() == {"entries": [{"keyPath": "db/password"}], "nextCursor": None}
+    assert versions.json() == {"keyPath": "db/password"}
+    assert bulk_got.json() == {"entries": [{"keyPath": "db/password"}], "missing": ["absent"]}
+    assert written.json() == {"keyPath": "other"}
+    assert bulk_set.json() == {"entries": [{"keyPath": "x"}]}
+    assert "description" not in described.json() and described.json()["name"] == "vault"
+    assert "description" not in namespaces_listed["vault"]
+    assert namespaces_listed["cfg"]["description"] == "settings"
+    assert writer.get(f"/api/v1/kv/{secret_api['plain']['id']}/entries/db/password").json()["metadata"] == {
+        "owner": "ops"
+    }
+
+
+def test_with_secret_read_a_secret_namespace_shows_everything_but_listed_values(secret_api) -> None:
+    admin, base = secret_api["admin"], f"/api/v1/kv/{secret_api['vault']['id']}"
+
+    got = admin.get(f"{base}/entries/db/password").json()
+    listed = admin.get(f"{base}/entries").json()["entries"]
+
+    assert (got["value"], got["metadata"], got["version"]) == (CANARY, {"owner": "ops"}, 1)
+    assert got["changedBy"].startswith("api_key:")
+    assert [(e["keyPath"], e["metadata"], "value" in e) for e in listed] == [("db/password", {"owner": "ops"}, False)]
+    assert admin.get(f"{NS}/{secret_api['vault']['id']}").json()["description"] == "prod DB"
+
+
+def test_responses_carrying_a_secret_value_are_never_stored(secret_api, client_for) -> None:
+    admin = secret_api["admin"]
+    vault, plain = (f"/api/v1/kv/{secret_api[name]['id']}" for name in ("vault", "plain"))
+    entry = {"value": CANARY, "valueType": "STRING"}
+
+    carrying = {
+        "get": admin.get(f"{vault}/entries/db/password"),
+        "versions": admin.get(f"{vault}/entries/db/password/versions"),
+        "bulk get": admin.post(f"{vault}/bulk/get", {"keys": ["db/password"]}, format="json"),
+        "put": admin.put(f"{vault}/entries/db/password", entry, format="json"),
+        "bulk set": admin.post(f"{vault}/bulk/set", {"entries": [{"keyPath": "k", **entry}]}, format="json"),
+        "rotate": admin.post(f"{vault}/entries/db/password/rotate", {"value": CANARY}, format="json"),
+        "rollback": admin.post(f"{vault}/entries/db/password/rollback", {"version": 1}, format="json"),
+    }
+    not_carrying = {
+        "plain get": admin.get(f"{plain}/entries/db/password"),
+        "secret listing": admin.get(f"{vault}/entries"),
+        "withheld get": client_for("writer").get(f"{vault}/entries/db/password"),
+    }
+
+    assert {name: (r.status_code, r.get("Cache-Control")) for name, r in carrying.items()} == {
+        name: (200, "no-store") for name in carrying
+    }
+    assert all(CANARY in response.content.decode() for response in carrying.values())
+    assert {name: r.get("Cache-Control") for name, r in not_carrying.items()} == dict.fromkeys(not_carrying)
+
+
 # --- Rotate, versions, rollback ---------------------------------------------------------------
 
 
@@ -180,11 +260,11 @@ def test_rotate_writes_a_new_version_with_reason_rotation(vault) -> None:
 
     rotated = history.namespace_entry_rotate(namespace_id=vault.id, key_path="db/password", value="new", actor=rotator)
 
-    assert (rotated.version, rotated.reason, rotated.changed_by) == (2, "rotation", "api_key:42")
-    assert rotated.metadata == {"owner": "db"}
-    assert rotated.expires_at is not None
-    assert rotated.value is None  # the rotator holds no kv-secret:read
+    assert rotated == WithheldEntry(key_path="db/password")  # the rotator holds no kv-secret:read
     current = entries.namespace_entry_get(namespace_id=vault.id, key_path="db/password", actor=SYSTEM)
+    assert (current.version, current.reason, current.changed_by) == (2, "rotation", "api_key:42")
+    assert current.metadata == {"owner": "db"}
+    assert current.expires_at is not None
     assert current.value == "new"
     audit = AuditEvent.objects.filter(action="ROTATE").get()
     assert (audit.success, audit.key_path, audit.actor_id) == (True, "db/password", "42")
@@ -228,13 +308,15 @@ def test_versions_list_number_actor_reason_and_time_newest_first(vault) -> None:
     assert all(v.created_at is not None for v in versions)
 
 
-def test_versions_without_secret_read_carry_no_values(vault) -> None:
+def test_versions_without_secret_read_are_withheld(vault) -> None:
     write(vault)
     versions = history.namespace_entry_versions(
         namespace_id=vault.id, key_path="db/password", actor=actor_with(ENTRY_READ)
     )
 
-    assert [(v.version, v.value, v.value_shown) for v in versions] == [(1, None, False)]
+    assert versions is None
+    with pytest.raises(EntryNotFound):
+        history.namespace_entry_versions(namespace_id=vault.id, key_path="absent", actor=actor_with(ENTRY_READ))
 
 
 def test_secret_namespaces_keep_64_versions(vault) -> None:
@@ -287,73 +369,8 @@ def test_rotate_over_http(client_for) -> None:
     assert writer_try.status_code == 403
 
 
-# --- Permission matrix (service level, one permission at a time) -----------------------------------
-
-OPERATIONS = {
-    "namespace_list": (NAMESPACE_READ, lambda ns, a: namespaces.namespace_list(actor=a)),
-    "namespace_get": (NAMESPACE_READ, lambda ns, a: namespaces.namespace_get(namespace_id=ns.id, actor=a)),
-    "namespace_update": (
-        NAMESPACE_WRITE,
-        lambda ns, a: namespaces.namespace_update(namespace_id=ns.id, description="d", actor=a),
-    ),
-    "namespace_delete": (NAMESPACE_DELETE, lambda ns, a: namespaces.namespace_delete(namespace_id=ns.id, actor=a)),
-    "entry_list": (NAMESPACE_READ, lambda ns, a: entries.namespace_entry_list(namespace_id=ns.id, actor=a)),
-    "entry_get": (
-        ENTRY_READ,
-        lambda ns, a: entries.namespace_entry_get(namespace_id=ns.id, key_path="db/password", actor=a),
-    ),
-    "entry_put": (
-        ENTRY_WRITE,
-        lambda ns, a: entries.namespace_entry_put(
-            namespace_id=ns.id, key_path="db/password", value="x", value_type="STRING", actor=a
-        ),
-    ),
-    "entry_delete": (
-        ENTRY_DELETE,
-        lambda ns, a: entries.namespace_entry_delete(namespace_id=ns.id, key_path="db/password", actor=a),
-    ),
-    "bulk_get": (
-        ENTRY_READ,
-        lambda ns, a: bulk.namespace_entries_bulk_get(namespace_id=ns.id, keys=["db/password"], actor=a),
-    ),
-    "bulk_set": (
-        ENTRY_WRITE,
-        lambda ns, a: bulk.namespace_entries_bulk_set(
-            namespace_id=ns.id, entries=[{"keyPath": "b", "value": "1", "valueType": "STRING"}], actor=a
-        ),
-    ),
-    "bulk_delete": (
-        ENTRY_DELETE,
-        lambda ns, a: bulk.namespace_entries_bulk_delete(namespace_id=ns.id, keys=["db/password"], actor=a),
-    ),
-    "versions": (
-        ENTRY_READ,
-        lambda ns, a: history.namespace_entry_versions(namespace_id=ns.id, key_path="db/password", actor=a),
-    ),
-    "rotate": (
-        SECRET_ROTATE,
-        lambda ns, a: history.namespace_entry_rotate(namespace_id=ns.id, key_path="db/password", value="y", actor=a),
-    ),
-    "rollback": (
-        SECRET_ROTATE,
-        lambda ns, a: history.namespace_entry_rollback(namespace_id=ns.id, key_path="db/password", version=1, actor=a),
-    ),
-}
-ALL = frozenset(
-    {NAMESPACE_READ, NAMESPACE_WRITE, NAMESPACE_DELETE, ENTRY_READ, ENTRY_WRITE, ENTRY_DELETE, SECRET_ROTATE}
-)
-
-
-@pytest.mark.parametrize("operation", sorted(OPERATIONS))
-def test_each_operation_needs_exactly_its_permission(vault, operation) -> None:
-    write(vault)
-    needed, call = OPERATIONS[operation]
-
-    with pytest.raises(PermissionDenied):
-        call(vault, actor_with(*(ALL - {needed})))
-    call(vault, actor_with(needed))  # that one permission suffices
-
-    assert AuditEvent.objects.filter(success=False, reason__contains="missing permission").count() == 1
+# --- Decided in the services: per namespace kind, per row, on a body's name ---------------------
+# (What each route needs is declared and tested over HTTP: tests/buckets/namespaces/test_access.py.)
 
 
 def test_rollback_in_a_plain_namespace_needs_entry_write(plain) -> None:
@@ -379,13 +396,14 @@ def test_plain_listings_show_values_only_with_entry_read(plain) -> None:
     assert [e.value for e in with_read.entries] == ["v"]
 
 
-def test_creating_needs_namespace_write_on_the_bucket(vault) -> None:
-    with pytest.raises(PermissionDenied):
-        namespaces.namespace_create(
-            name="x", application_id="a", actor=actor_with(NAMESPACE_WRITE, bucket_pattern="APP_y*")
-        )
+def test_creating_is_decided_on_the_namespace_it_names(vault) -> None:
+    for scope in ("namespace:a/y*", "bucket:APP_x", "bucket:*"):
+        with pytest.raises(PermissionDenied):
+            namespaces.namespace_create(
+                name="x", application_id="a", actor=actor_with(NAMESPACE_WRITE, scopes=(scope,))
+            )
     created = namespaces.namespace_create(
-        name="x", application_id="a", actor=actor_with(NAMESPACE_WRITE, bucket_pattern="APP_x")
+        name="x", application_id="a", actor=actor_with(NAMESPACE_WRITE, scopes=("namespace:a/x",))
     )
     assert created.bucket.name == "APP_x"
 

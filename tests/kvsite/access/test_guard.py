@@ -96,23 +96,6 @@ def test_every_kind_can_be_scoped() -> None:
 
 # Routes that need no principal at all, by name: probes, the API's own description, signing in.
 OPEN_ROUTES = {"health", "ready", "schema", "swagger-ui", "login"}
-# Routes not yet moved to declarations (issue #16, in progress): this list only shrinks, and a
-# route on it that now declares fails the test below too, so it cannot go stale.
-NOT_YET_DECLARED = {
-    "kv-namespaces",
-    "kv-namespace",
-    "kv-ns-entries",
-    "kv-ns-entry-rotate",
-    "kv-ns-entry-versions",
-    "kv-ns-entry-rollback",
-    "kv-ns-entry",
-    "kv-ns-bulk-get",
-    "kv-ns-bulk-set",
-    "kv-ns-bulk-delete",
-    "secrets",
-    "secret-value",
-    "secret",
-}
 
 
 def api_routes() -> list[tuple[str, type[APIView]]]:
@@ -152,8 +135,7 @@ def test_every_api_route_declares_what_each_method_needs() -> None:
         if name not in OPEN_ROUTES and undeclared_methods(view_class)
     }
 
-    assert sorted(set(missing) - NOT_YET_DECLARED) == []
-    assert sorted(NOT_YET_DECLARED - set(missing)) == [], "declared now: take these off NOT_YET_DECLARED"
+    assert missing == {}
 
 
 # --- Every WebSocket route declares ----------------------------------------------------------
