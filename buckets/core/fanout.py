@@ -191,6 +191,11 @@ async def feed_join(*, bucket: str, watcher: FeedWatcher) -> "BucketFeed":
     return feed
 
 
+def tick_interval() -> float:
+    """How often a feed calls its watchers' ``tick``: a quarter of the shorter heartbeat setting, at least 50 ms."""
+    return max(0.05, min(settings.KV_WATCH_HEARTBEAT_SECONDS, settings.KV_WATCH_HEARTBEAT_TIMEOUT_SECONDS) / 4)
+
+
 class BucketFeed:
     """The live change stream of one bucket in this process (see the module docstring)."""
 
@@ -321,7 +326,7 @@ class BucketFeed:
     async def _keep(self) -> None:
         loop = asyncio.get_running_loop()
         heartbeat = settings.KV_WATCH_HEARTBEAT_SECONDS
-        interval = max(0.05, min(heartbeat, settings.KV_WATCH_HEARTBEAT_TIMEOUT_SECONDS) / 4)
+        interval = tick_interval()
         next_tick = loop.time() + interval
         try:
             while True:

@@ -16,6 +16,12 @@ from the database, then the feed's changes after that revision: it joins the
 feed before reading, so nothing committed in between is missed, and drops
 changes at or below what it has sent.
 
+A watch follows its principal: on the feed's timer, once per heartbeat interval, the
+consumer asks ``kvsite.access.revalidation.principal_revalidate`` (off the event loop)
+whether the key or staff session it opened with still stands, and closes it with 4401 once
+it does not (4403 if its permissions or scopes no longer allow the watch). A revocation
+is thus seen within ``KV_API_KEY_CACHE_SECONDS`` plus one heartbeat interval.
+
 Backpressure: the feed only appends changes to the watcher's bounded outbox; one
 task per socket filters and writes them. A client that reads too slowly fills
 the outbox and is closed with 4008 and the revision it has everything up to, so
@@ -26,9 +32,11 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from typing import ClassVar
 from urllib.parse import parse_qs
 
@@ -40,12 +48,21 @@ from django.conf import settings
 
 from buckets.core import replay
 from buckets.core.exceptions import DomainError, PermissionDenied, Unauthenticated, Unavailable
-from buckets.core.fanout import BucketFeed, Change, FeedBucketMissing, FeedEnd, FeedUnavailable, feed_join
+from buckets.core.fanout import (
+    BucketFeed,
+    Change,
+    FeedBucketMissing,
+    FeedEnd,
+    FeedUnavailable,
+    feed_join,
+    tick_interval,
+)
 from buckets.watch.options import WatchOptions, key_matcher, query_value
 from kvsite.access.apikeys import apikey_authenticate
 from kvsite.access.authentication import principal_for_user
 from kvsite.access.guard import Call, Need, Resource, need_decide
 from kvsite.access.permissions import Principal
+from kvsite.access.revalidation import Authenticated, principal_revalidate
 from kvsite.access.tickets import ticket_redeem
 from kvsite.http import metrics
 
@@ -110,6 +127,11 @@ class WatchConsumer(AsyncJsonWebsocketConsumer, ABC):
         self.close_after_accept: tuple[int, dict] | None = None
         self.stop_requests: asyncio.Queue[dict] = asyncio.Queue()
         self.counted = False  # in the watchers-connected gauge
+        # Who the watch is for, and the handshake decided for them; re-checked from recheck_at on.
+        self.authenticated: Authenticated | None = None
+        self.call: Call | None = None
+        self.recheck_at = math.inf
+        self.recheck: asyncio.Task | None = None
 
     async def __call__(self, scope, receive, send) -> None:
         """Channels' consumer loop without a channel-layer channel per socket: changes come from the feed."""
@@ -124,9 +146,10 @@ class WatchConsumer(AsyncJsonWebsocketConsumer, ABC):
     async def connect(self) -> None:
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         try:
-            principal = await self._authenticate(query)
+            self.authenticated = await self._authenticate(query)
+            self.call = self._call(self.authenticated.principal, query)
             # The resolver may read the database (which namespace owns a bucket).
-            resource = await database_sync_to_async(self._decide)(self._call(principal, query))
+            resource = await database_sync_to_async(self._decide)(self.call)
             self.bucket, self.options = self.watch_target(resource=resource, query=query)
             self.matches = key_matcher(self.options.pattern)
             # Join before reading the bucket's position: a change committed after the
@@ -146,6 +169,7 @@ class WatchConsumer(AsyncJsonWebsocketConsumer, ABC):
         metrics.WATCHERS.inc()
         self.counted = True
         self.last_sent = asyncio.get_running_loop().time()
+        self.recheck_at = self.last_sent + self._recheck_interval()
         self.pump = asyncio.create_task(self._pump(position))
         if self.close_after_accept is not None:
             self._shutdown(*self.close_after_accept)
@@ -189,7 +213,7 @@ class WatchConsumer(AsyncJsonWebsocketConsumer, ABC):
         except FeedBucketMissing:
             raise self.target_missing() from None
 
-    async def _authenticate(self, query: dict[str, list[str]]) -> Principal:
+    async def _authenticate(self, query: dict[str, list[str]]) -> Authenticated:
         """Bearer header, then ticket, then a staff session; Unauthenticated if none."""
         headers = dict(self.scope.get("headers", []))
         authorization = headers.get(b"authorization", b"").decode("latin-1")
@@ -197,7 +221,7 @@ class WatchConsumer(AsyncJsonWebsocketConsumer, ABC):
             scheme, _, token = authorization.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 raise Unauthenticated("Authorization must be 'Bearer <token>'")
-            return await database_sync_to_async(apikey_authenticate)(token=token.strip())
+            return Authenticated(await database_sync_to_async(apikey_authenticate)(token=token.strip()))
         ticket = query_value(query, "ticket")
         if ticket:
             return await database_sync_to_async(ticket_redeem)(ticket=ticket)
@@ -205,7 +229,7 @@ class WatchConsumer(AsyncJsonWebsocketConsumer, ABC):
         if user is not None and user.is_authenticated:
             if not user.is_staff:
                 raise PermissionDenied("only staff users may watch with a session")
-            return principal_for_user(user)
+            return Authenticated(principal_for_user(user), session_key=self.scope["session"].session_key or "")
         raise Unauthenticated("send 'Authorization: Bearer <token>', a staff session cookie, or ?ticket=")
 
     async def _refuse(self, error: DomainError) -> None:
@@ -268,6 +292,9 @@ class WatchConsumer(AsyncJsonWebsocketConsumer, ABC):
             self.unreported = 0
         if self.pump is None or self.closer is not None:
             return
+        if now >= self.recheck_at and self.recheck is None:
+            self.recheck_at = now + self._recheck_interval()
+            self.recheck = asyncio.create_task(self._recheck())
         unanswered = self.ping_unanswered_since
         if unanswered is not None and now - unanswered > settings.KV_WATCH_HEARTBEAT_TIMEOUT_SECONDS:
             self._shutdown(CLOSE_HEARTBEAT, error_frame("deadline_exceeded", "no answer to ping"))
@@ -315,9 +342,41 @@ class WatchConsumer(AsyncJsonWebsocketConsumer, ABC):
             self.unreported = 0
         if self.pump is not None and self.pump is not asyncio.current_task():
             self.pump.cancel()
+        if self.recheck is not None and self.recheck is not asyncio.current_task():
+            self.recheck.cancel()
         if self.feed is not None:
             self.feed.leave(self)
             self.feed = None
+
+    # --- Following the principal ---------------------------------------------------------
+
+    @staticmethod
+    def _recheck_interval() -> float:
+        """Re-checks fall due this far apart: on ticks ``tick_interval()`` apart, they run a heartbeat apart at most."""
+        return max(0.0, settings.KV_WATCH_HEARTBEAT_SECONDS - tick_interval())
+
+    async def _recheck(self) -> None:
+        """Close the watch once its principal no longer stands (4401) or may no longer watch this (4403)."""
+        try:
+            self.authenticated = await database_sync_to_async(self._revalidate)()
+        except DomainError as error:
+            self._shutdown(close_code(error.status), error_frame(error.code, error.message))
+        except Exception:
+            # Failing closed: the client reconnects (with since) and its handshake decides afresh.
+            logger.exception("re-checking the principal of a watch of %s failed", self.bucket)
+            self._shutdown(CLOSE_INTERNAL, error_frame("internal", "internal error"))
+        finally:
+            self.recheck = None
+
+    def _revalidate(self) -> Authenticated:
+        """The principal as it stands now; its access decided again if its permissions or scopes changed."""
+        held, call = self.authenticated, self.call
+        if held is None or call is None:
+            raise Unauthenticated("not authenticated")
+        principal = principal_revalidate(principal=held.principal, session_key=held.session_key)
+        if principal != held.principal:
+            self._decide(replace(call, principal=principal))
+        return replace(held, principal=principal)
 
     # --- The sending task ----------------------------------------------------------------
 

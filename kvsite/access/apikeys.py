@@ -329,7 +329,7 @@ def apikey_find(*, text: str) -> list[ApiKey]:
 
 
 class _PrincipalCache:
-    """token hash -> (principal, expires_at monotonic, key expiry), per process."""
+    """token hash (or ``id:<pk>``: a key by id) -> (principal, expires_at monotonic, key expiry), per process."""
 
     def __init__(self) -> None:
         self._entries: dict[str, tuple[Principal, float, datetime | None]] = {}
@@ -390,4 +390,25 @@ def apikey_authenticate(*, token: str) -> Principal:
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
     principal = principal_for_api_key(api_key)
     _cache.put(token_hash, principal, api_key.expires_at)
+    return principal
+
+
+def apikey_principal(*, api_key_id: int) -> Principal:
+    """The principal of key ``api_key_id`` as it stands now, or Unauthenticated if it was revoked or has expired.
+
+    For what was authenticated earlier (an open watch, a ticket): cached as a token's lookup is,
+    so a revocation elsewhere is seen within ``KV_API_KEY_CACHE_SECONDS``; an expiry at once.
+    """
+    cache_key = f"id:{api_key_id}"
+    cached = _cache.get(cache_key)
+    if cached is None:
+        api_key = ApiKey.objects.filter(pk=api_key_id).first()
+        if api_key is None or api_key.revoked_at is not None:
+            raise Unauthenticated("the API key was revoked")
+        principal, key_expires_at = principal_for_api_key(api_key), api_key.expires_at
+        _cache.put(cache_key, principal, key_expires_at)
+    else:
+        principal, key_expires_at = cached
+    if key_expires_at is not None and key_expires_at <= timezone.now():
+        raise Unauthenticated("the API key expired")
     return principal

@@ -62,6 +62,13 @@ class StaffSessionAuthentication(SessionAuthentication):
         return principal_for_user(user), None
 
 
+def request_session_key(request: Request) -> str:
+    """The session a staff user's request is signed in with; ``""`` for an API key's (a ticket follows the session)."""
+    if not isinstance(request.successful_authenticator, StaffSessionAuthentication):
+        return ""
+    return request.session.session_key or ""
+
+
 class IsPrincipal(BasePermission):
     """Every API view needs a principal; finer checks happen per operation."""
 

@@ -7,7 +7,7 @@ service only as typed values, and bodies come typed from ``outputs``.
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from kvsite.access.authentication import request_principal
+from kvsite.access.authentication import request_principal, request_session_key
 from kvsite.access.guard import SELF, Call, Need, Resource
 from kvsite.access.guarded import GuardedApi
 from kvsite.access.outputs import WS_TICKET_RESPONSES, ws_ticket_body
@@ -29,5 +29,5 @@ class WsTicketCreateApi(GuardedApi):
 
     @operation_schema(operation_id="ws_ticket_create", request=None, responses=WS_TICKET_RESPONSES)
     def post(self, request: Request) -> Response:
-        issued = ticket_create(principal=request_principal(request))
+        issued = ticket_create(principal=request_principal(request), session_key=request_session_key(request))
         return Response(ws_ticket_body(issued), status=201)

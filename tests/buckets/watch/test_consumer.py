@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from buckets.core.fanout import Change
+from buckets.core.fanout import Change, tick_interval
 from buckets.kv.consumers import KeyWatchConsumer
 from buckets.watch.options import key_matcher, watch_options
 from tests.handshake import Handshake, handshake
@@ -42,6 +42,36 @@ def test_a_waiting_watcher_skips_non_matching_changes_without_queueing_them(sett
 
     assert [item.revision for item in consumer.outbox] == [7, 8]
     assert [code for code, _ in closes] == [4008]
+
+
+def test_the_principal_is_rechecked_on_the_feeds_ticks_a_heartbeat_apart_at_most(settings) -> None:
+    settings.KV_WATCH_HEARTBEAT_SECONDS = 1
+    settings.KV_WATCH_HEARTBEAT_TIMEOUT_SECONDS = 10  # the feed ticks every 0.25 s
+
+    async def scenario() -> list[float]:
+        consumer = KeyWatchConsumer()
+        consumer.pump = asyncio.get_running_loop().create_future()  # accepted and sending
+        consumer.recheck_at = consumer._recheck_interval()  # as when accepted at 0
+        checks: list[float] = []
+
+        async def recheck() -> None:
+            checks.append(now)
+            await asyncio.sleep(0)
+            consumer.recheck = None
+
+        consumer._recheck = recheck
+        for tick in range(1, 41):
+            now = tick * tick_interval()
+            consumer.tick(now)
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+        return checks
+
+    checks = asyncio.run(scenario())
+
+    gaps = [later - earlier for earlier, later in zip([0.0, *checks], checks, strict=False)]
+    assert len(checks) >= 10
+    assert all(0.5 <= gap <= 1.0 for gap in gaps), gaps
 
 
 # --- Refusal on a server without the HTTP-response extension ----------------------------------
