@@ -22,9 +22,14 @@ from kvsite.access.guard import Resource
 from kvsite.access.permissions import Principal
 
 
+def bucket_audit_name(name: str) -> str:
+    """How audit rows name the user bucket ``name`` (``""``: not known yet, the body is unread, or malformed)."""
+    return APP_PREFIX + name if is_plain_name(name) else ""
+
+
 def bucket_refusals(*, actor: AuditActor, action: str, name: str) -> AbstractContextManager[AuditScope]:
-    """Record a refusal of a change to the user bucket ``name`` (``""``: not known yet, the body is unread)."""
-    return audit_refusals(actor=actor, action=action, namespace=APP_PREFIX + name if is_plain_name(name) else "")
+    """Record a refusal of a change to the user bucket ``name`` raised in the block."""
+    return audit_refusals(actor=actor, action=action, namespace=bucket_audit_name(name))
 
 
 def bucket_for_reads(*, name: str) -> str:

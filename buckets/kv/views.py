@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from buckets.core import store
+from buckets.core.exceptions import DomainError
 from buckets.kv import services as kv
 from buckets.kv.access import BUCKET, bucket_named
 from buckets.kv.inputs import (
@@ -37,7 +38,7 @@ from buckets.kv.outputs import (
     entry_body,
 )
 from kvsite.access.audit import Action as AuditAction
-from kvsite.access.audit import audit_actor_from_request
+from kvsite.access.audit import audit_actor_from_request, audit_refused
 from kvsite.access.authentication import request_principal
 from kvsite.access.guard import Need, Resource, decide, whole
 from kvsite.access.guarded import GuardedApi
@@ -48,7 +49,6 @@ from kvsite.access.permissions import (
     NAMESPACE_DELETE,
     NAMESPACE_READ,
     NAMESPACE_WRITE,
-    Principal,
 )
 from kvsite.http.bodies import DEFAULT_BODY_MAX_BYTES
 from kvsite.http.errors import ErrorOutput
@@ -67,16 +67,17 @@ class BucketChangeApi(GuardedApi):
     # The methods whose refusals are audited, and as what.
     audited: ClassVar[Mapping[str, str]] = {}
 
-    def check_permissions(self, request: Request) -> None:
+    def access_refused(self, request: Request, error: DomainError, resource: Resource | None) -> None:
         action = self.audited.get(str(request.method))
-        if action is None or not isinstance(request.user, Principal):
-            # Without a principal this is a 401, which was never audited.
-            super().check_permissions(request)
+        if action is None:
             return
         # A create's name is in the body, unread until access is decided: that refusal names no bucket.
-        name = str(self.kwargs.get("bucket", ""))
-        with kv.bucket_refusals(actor=audit_actor_from_request(request), action=action, name=name):
-            super().check_permissions(request)
+        audit_refused(
+            request=request,
+            action=action,
+            error=error,
+            namespace=kv.bucket_audit_name(str(self.kwargs.get("bucket", ""))),
+        )
 
 
 class BucketListCreateApi(BucketChangeApi):
