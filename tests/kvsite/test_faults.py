@@ -284,7 +284,9 @@ class WatchLog:
             async for text in ws:
                 frame = json.loads(text)
                 if frame["type"] == "ping":
-                    await ws.send('{"type": "pong"}')
+                    # A ping can be the frame just before a close: the frames after it are still read.
+                    with contextlib.suppress(ConnectionClosed):
+                        await ws.send('{"type": "pong"}')
                 elif frame["type"] == "kv_update":
                     self.changes.append((frame["revision"], frame["key"], base64.b64decode(frame["value"])))
         self.close_code = ws.close_code

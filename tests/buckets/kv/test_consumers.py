@@ -93,7 +93,9 @@ class Watcher:
                 frame = json.loads(message)
                 if frame["type"] == "ping":
                     self.pings += 1
-                    await self.ws.send(json.dumps({"type": "pong"}))
+                    # A ping can be the frame just before a close: the frames after it are still read.
+                    with contextlib.suppress(ConnectionClosed):
+                        await self.ws.send(json.dumps({"type": "pong"}))
                 else:
                     await self._frames.put(frame)
 

@@ -129,7 +129,9 @@ class Watch:
             async for message in self.ws:
                 frame = json.loads(message)
                 if frame["type"] == "ping":
-                    await self.ws.send(json.dumps({"type": "pong"}))
+                    # A ping can be the frame just before a close: the frames after it are still read.
+                    with contextlib.suppress(ConnectionClosed):
+                        await self.ws.send(json.dumps({"type": "pong"}))
                 else:
                     self.frames.append(frame)
         self.closed_at = time.monotonic()
