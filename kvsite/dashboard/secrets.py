@@ -60,7 +60,7 @@ def _dom_id(raw: str) -> str:
 
 def _abilities(request: HttpRequest, environment: str) -> dict:
     principal = dashboard_principal(request)
-    resource = Resource("secrets", environment)
+    resource = Resource(SECRETS, environment)
     return {
         "can_reveal": principal.allows(SECRET_READ, resource),
         "can_write": principal.allows(SECRET_WRITE, resource),
