@@ -107,7 +107,7 @@ def test_dashboard_404s_are_html_and_api_404s_stay_json(staff_client, world):
 # --- Every page declares what it touches --------------------------------------------------------
 
 # Pages that need no staff user, by name: signing in and out, and a redirect to another page.
-OPEN_PAGES = {"login", "logout", "bucket-index"}
+OPEN_PAGES = {"login", "logout", "bucket-index", "not-found"}
 
 
 def dashboard_pages() -> list[tuple[str, object]]:
@@ -219,3 +219,16 @@ def test_key_changes_on_a_page_are_audited_as_the_staff_user(staff_client, staff
         ("WRITE", "k.new", False, ""),  # compare-and-swap lost: k.new is at revision 2, not 1
     ]
     assert all(row.actor_name == "ops" for row in rows)
+
+
+def test_a_path_that_is_no_page_is_the_dashboards_404_page_in_development_too(client, settings):
+    settings.DEBUG = True
+
+    page = client.get("/buckets/orders/oops/extra")
+    api = client.get("/api/v1/nothing-here")
+    admin = client.get("/admin")  # the admin lives at /admin/
+
+    assert page.status_code == 404
+    assert "There is no page at" in page_text(page) and "URLconf" not in page_text(page)
+    assert api.status_code == 404 and api.json()["code"] == "not_found"
+    assert admin.status_code == 404 and "There is no page at" in page_text(admin)
