@@ -67,11 +67,14 @@ class RevealedSecret:
 
 
 def environment_checked(environment: str | None) -> str:
-    """An environment id (the X-Ironflow-Environment-ID header): 400 if it is missing or malformed."""
+    """An environment id (the API's X-Ironflow-Environment-ID header, a dashboard URL): 400 if missing or malformed.
+
+    The message names the environment id, not the header: the dashboard shows it too.
+    """
     if not environment:
         raise EnvironmentMissing()
     if not is_plain_name(environment):
-        raise InvalidArgument("X-Ironflow-Environment-ID must be 1-64 letters, digits, '-' or '_'")
+        raise InvalidArgument("environment id must be 1-64 letters, digits, '-' or '_'")
     return environment
 
 

@@ -232,3 +232,12 @@ def test_a_path_that_is_no_page_is_the_dashboards_404_page_in_development_too(cl
     assert "There is no page at" in page_text(page) and "URLconf" not in page_text(page)
     assert api.status_code == 404 and api.json()["code"] == "not_found"
     assert admin.status_code == 404 and "There is no page at" in page_text(admin)
+
+
+def test_every_page_names_the_dashboards_favicon(staff_client, world):
+    from django.contrib.staticfiles import finders
+
+    page = page_text(staff_client.get("/"))
+
+    assert '<link rel="icon" href="/static/dashboard/favicon.svg" type="image/svg+xml">' in page
+    assert finders.find("dashboard/favicon.svg")

@@ -77,3 +77,11 @@ def test_create_and_delete_a_secret(staff_client, db):
     deleted = staff_client.post("/secrets/staging/api/token", {"action": "delete"})
     assert deleted.status_code == 302
     assert 'data-secret="api/token"' not in page_text(staff_client.get("/secrets?env=staging"))
+
+
+def test_a_malformed_environment_is_a_400_page_that_names_no_api_header(staff_client, world):
+    response = staff_client.get("/secrets/not%20an%20id/db/password")
+
+    assert response.status_code == 400
+    assert "environment id must be 1-64 letters" in page_text(response)
+    assert "X-Ironflow" not in page_text(response)
