@@ -33,7 +33,9 @@ from . import selectors
 from .access import dashboard_actor, staff_view
 from .forms import BucketCreateForm, BucketDeleteForm, KeyCreateForm, KeyEditForm, KeyFilterForm, KeyRemoveForm
 from .pagination import trail_pop, trail_push
-from .values import TEXT, as_json, newline_of, value_diff, value_for_editing, value_parse, value_show
+from .values import HEX, TEXT, as_json, value_diff, value_for_editing, value_parse, value_show
+
+NOTHING_SAVED = "No changes — nothing saved."
 
 
 def _bucket_or_404(name: str) -> Bucket:
@@ -194,17 +196,21 @@ def _revision_param(raw: str | None) -> int | None:
     return int(raw)
 
 
-def _edit_initial(entry: Entry | None) -> dict:
-    if entry is None:
-        return {"encoding": TEXT}
-    text, encoding = value_for_editing(bytes(entry.value))
-    return {
-        "value": text,
-        "encoding": encoding,
-        "newline": newline_of(text),
-        "revision": entry.revision,
-        "check_json": as_json(bytes(entry.value)) is not None,
-    }
+def _edit_form(entry: Entry) -> KeyEditForm:
+    """The edit form of the latest value: as text if it round-trips through a text box, else as hex, saying why."""
+    editable = value_for_editing(bytes(entry.value))
+    form = KeyEditForm(
+        initial={
+            "value": editable.text,
+            "encoding": editable.encoding,
+            "newline": editable.newline,
+            "revision": entry.revision,
+            "check_json": as_json(bytes(entry.value)) is not None,
+        }
+    )
+    if editable.encoding == HEX:
+        form.fields["value"].help_text = editable.note
+    return form
 
 
 @body_limit(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
@@ -218,7 +224,7 @@ def key_detail(request: HttpRequest, bucket: str, key: str) -> HttpResponse:
     if latest is None and not history:
         raise KeyNotFound(key)
     context: dict = {"name": bucket, "bucket": row, "key": key, "latest": latest}
-    edit_form = KeyEditForm(initial=_edit_initial(latest)) if latest else None
+    edit_form = _edit_form(latest) if latest else None
 
     action = request.POST.get("action") if request.method == "POST" else None
     if action == "save":
@@ -227,6 +233,10 @@ def key_detail(request: HttpRequest, bucket: str, key: str) -> HttpResponse:
             data = edit_form.cleaned_data
             try:
                 value = value_parse(data["value"], encoding=data["encoding"], newline=data["newline"])
+                if latest is not None and bytes(latest.value) == value:
+                    # The key holds this value already: a new revision would only tell watchers of a change.
+                    messages.info(request, NOTHING_SAVED)
+                    return redirect(_key_url(bucket, key))
                 entry = store.entry_put(bucket=row.name, key=key, value=value, if_revision=data["revision"])
             except ValueError as error:
                 edit_form.add_error("value", str(error))

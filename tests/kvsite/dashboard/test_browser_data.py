@@ -19,12 +19,15 @@ from tests import live_server
 from tests.live_server import REPO, manage, production_environment, running_asgi_server
 
 from . import test_browser as browser_tests
-from .test_browser import PASSWORD, TIMEOUT_MS, assert_not_reloaded, mark_page, shot
+from .test_browser import PASSWORD, TIMEOUT_MS, assert_not_reloaded, mark_page, put_key, shot
 
 # Fixtures (pytest finds them by these names): the browser tests' Chromium, users and settings; Redis.
 browser = browser_tests.browser
 staff_user = browser_tests.staff_user
 dashboard_settings = browser_tests.dashboard_settings
+server = browser_tests.server
+open_page = browser_tests.open_page
+api = browser_tests.api
 redis_url = live_server.redis_url
 MISSING = browser_tests._missing
 
@@ -35,7 +38,95 @@ pytestmark = [
 ]
 
 if not MISSING:
-    from playwright.sync_api import expect
+    from playwright.sync_api import Page, expect
+
+
+def stored(bucket: str, key: str) -> tuple[bytes, int]:
+    entry = store.entry_get(bucket=app_bucket(bucket), key=key)
+    return bytes(entry.value), entry.revision
+
+
+def press_save(page: "Page") -> str:
+    """Press the edit form's Save and return the first status message of the page it leads to."""
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save", exact=True).click()
+    return page.get_by_role("status").first.inner_text()
+
+
+# --- Key values ------------------------------------------------------------------------------
+
+
+def test_a_binary_value_is_edited_as_hex_and_a_no_op_save_writes_nothing(open_page, server, api, make_bucket):
+    make_bucket("bin", history=5)
+    value = bytes(range(64))
+    put_key(api, "bin", "blob", value)
+    page = open_page()
+    page.goto(server.http_url + "/buckets/bin/keys/blob")
+
+    # Saving without touching anything keeps the value and writes no revision.
+    message = press_save(page)
+    assert stored("bin", "blob") == (value, 1)
+    assert message == "No changes — nothing saved."
+
+    # The edit box holds the bytes as hex, and says why.
+    expect(page.get_by_label("Encoding")).to_have_value("hex")
+    expect(page.locator("#edit-form")).to_contain_text("a text box would change this value")
+    expect(page.locator("pre.value")).to_have_attribute("aria-label", "Value as hex")
+    shot(page, "data-01-binary-as-hex")
+
+    # An edit in hex is stored as exactly those bytes.
+    editor = page.get_by_label("New value")
+    editor.fill(editor.input_value() + " ff")
+    message = press_save(page)
+    assert message == "Saved blob as revision 2."
+    assert stored("bin", "blob") == (value + b"\xff", 2)
+
+
+def test_line_endings_are_kept_byte_for_byte(open_page, server, api, make_bucket):
+    make_bucket("text", history=5)
+    mixed = b"line1\r\nline2\n\ttab  \n"
+    put_key(api, "text", "mixed", mixed)
+    page = open_page()
+
+    # Mixed line endings cannot go through a text box: the value is offered as hex, and an untouched Save keeps it.
+    page.goto(server.http_url + "/buckets/text/keys/mixed")
+    assert press_save(page) == "No changes — nothing saved."
+    assert stored("text", "mixed") == (mixed, 1)
+    expect(page.get_by_label("Encoding")).to_have_value("hex")
+    expect(page.locator("#edit-form")).to_contain_text("CRLF and LF")
+
+    # A CRLF text is edited as text; the browser submits CRLF, the server keeps the value's CRLF.
+    put_key(api, "text", "crlf", b"a\r\nb\r\n")
+    page.goto(server.http_url + "/buckets/text/keys/crlf")
+    expect(page.get_by_label("Encoding")).to_have_value("text")
+    assert press_save(page) == "No changes — nothing saved."
+    page.get_by_label("New value").fill("a\nb\nc\n")
+    assert press_save(page) == "Saved crlf as revision 3."
+    assert stored("text", "crlf") == (b"a\r\nb\r\nc\r\n", 3)
+
+    # An LF text stays LF.
+    put_key(api, "text", "lf", b"x\ny\n")
+    page.goto(server.http_url + "/buckets/text/keys/lf")
+    page.get_by_label("New value").fill("x\ny\nz\n")
+    assert press_save(page) == "Saved lf as revision 5."
+    assert stored("text", "lf") == (b"x\ny\nz\n", 5)
+    shot(page, "data-02-line-endings")
+
+
+def test_control_characters_other_than_nul_and_cr_round_trip_as_text(open_page, server, api, make_bucket):
+    make_bucket("ctl", history=5)
+    value = "tab\tvt\x0bff\x0cesc\x1bunit\x1fdel\x7fnel\u0085ls\u2028bom\ufeffend\n".encode()
+    put_key(api, "ctl", "odd", value)
+    page = open_page()
+    page.goto(server.http_url + "/buckets/ctl/keys/odd")
+    expect(page.get_by_label("Encoding")).to_have_value("text")
+
+    assert press_save(page) == "No changes — nothing saved."
+    editor = page.get_by_label("New value")
+    editor.evaluate("(box) => { box.value = box.value + '!'; }")
+    press_save(page)
+
+    assert stored("ctl", "odd") == (value + b"!", 2)
 
 
 # --- Production serving --------------------------------------------------------------------------
