@@ -31,11 +31,17 @@ from kvsite.http.bodies import body_limit
 
 from . import selectors
 from .access import dashboard_actor, staff_view
-from .forms import BucketCreateForm, BucketDeleteForm, KeyCreateForm, KeyEditForm, KeyFilterForm, KeyRemoveForm
+from .forms import (
+    NOTHING_SAVED,
+    BucketCreateForm,
+    BucketDeleteForm,
+    KeyCreateForm,
+    KeyEditForm,
+    KeyFilterForm,
+    KeyRemoveForm,
+)
 from .pagination import trail_pop, trail_push
 from .values import HEX, TEXT, as_json, value_diff, value_for_editing, value_parse, value_show
-
-NOTHING_SAVED = "No changes — nothing saved."
 
 
 def _bucket_or_404(name: str) -> Bucket:

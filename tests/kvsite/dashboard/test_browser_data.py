@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from buckets.configs import services as configs
 from buckets.core import store
 from buckets.core.names import app_bucket
 from kvsite.access import apikeys
@@ -39,6 +40,9 @@ pytestmark = [
 
 if not MISSING:
     from playwright.sync_api import Page, expect
+
+BIG_DOCUMENT = b'{"orderId": 12345678901234567890, "price": 1.10, "beta": false}'
+BIG_INTEGER = "12345678901234567890"
 
 
 def stored(bucket: str, key: str) -> tuple[bytes, int]:
@@ -127,6 +131,72 @@ def test_control_characters_other_than_nul_and_cr_round_trip_as_text(open_page, 
     press_save(page)
 
     assert stored("ctl", "odd") == (value + b"!", 2)
+
+
+# --- Config documents ----------------------------------------------------------------------------
+
+
+def put_big_document(api: httpx.Client, name: str) -> None:
+    headers = {"Content-Type": "application/json"}
+    response = api.post(f"/api/v1/config/{name}", content=BIG_DOCUMENT, headers=headers)
+    assert response.status_code == 200, response.text
+
+
+def test_format_keeps_every_number_as_written(open_page, server, api):
+    put_big_document(api, "orders")
+    page = open_page()
+    page.goto(server.http_url + "/config/default/orders")
+    editor = page.get_by_label("Document JSON")
+    expect(editor).to_have_value(re.compile(BIG_INTEGER))
+
+    # Format re-indents the text the person typed; it never rewrites a number.
+    editor.fill('{"orderId": 12345678901234567890, "price": 1.10, "tiny": 1e-400, "list": [1, {"a": [ ]}, {}]}')
+    page.get_by_role("button", name="Format").click()
+    assert editor.input_value() == (
+        "{\n"
+        '  "orderId": 12345678901234567890,\n'
+        '  "price": 1.10,\n'
+        '  "tiny": 1e-400,\n'
+        '  "list": [\n'
+        "    1,\n"
+        "    {\n"
+        '      "a": []\n'
+        "    },\n"
+        "    {}\n"
+        "  ]\n"
+        "}"
+    )
+    shot(page, "data-03-config-format")
+
+    # Format, then Save: the document keeps the integer exactly.
+    editor.fill('{"orderId":12345678901234567890,"beta":true}')
+    page.get_by_role("button", name="Format").click()
+    assert press_save(page) == "Saved orders as revision 2."
+    assert configs.config_get(environment="default", name="orders").data == {
+        "orderId": 12345678901234567890,
+        "beta": True,
+    }
+
+
+def test_the_editor_follows_another_writer_without_rounding(open_page, server, api):
+    put_big_document(api, "orders")
+    page = open_page()
+    page.goto(server.http_url + "/config/default/orders")
+    expect(page.locator("#live-status")).to_have_text("Live")
+    mark_page(page)
+
+    # Another client patches the document; the untouched editor follows it.
+    response = api.patch("/api/v1/config/orders", json={"beta": True})
+    assert response.status_code == 200, response.text
+    expect(page.locator('#config-editor input[name="revision"]')).to_have_value("2")
+    editor = page.get_by_label("Document JSON")
+    assert BIG_INTEGER in editor.input_value()
+    assert_not_reloaded(page)
+
+    # Saving the followed editor untouched writes nothing; the stored integer is exact.
+    assert press_save(page) == "No changes — nothing saved."
+    document = configs.config_get(environment="default", name="orders")
+    assert (document.revision, document.data["orderId"]) == (2, 12345678901234567890)
 
 
 # --- Production serving --------------------------------------------------------------------------
