@@ -1,4 +1,9 @@
-"""The API keys page: list (prefix, role, last use), create (token shown once), revoke; both audited."""
+"""The API keys page: list (prefix, role, last use), create (token shown once), revoke; both audited.
+
+Creating is Post/Redirect/Get: the new token waits in the session for the page the
+redirect leads to, which takes it out as it shows it. Reloading that page shows no
+token and issues no second key; the token is never in a URL.
+"""
 
 from datetime import UTC
 
@@ -14,20 +19,23 @@ from . import selectors
 from .access import dashboard_actor, staff_view
 from .forms import ApiKeyCreateForm, ApiKeyRevokeForm
 
+# The session entry holding a just-issued key's name and token until the next page shows them.
+ISSUED_SESSION_KEY = "dashboard_issued_api_key"
+
 
 @staff_view
 @require_http_methods(["GET", "POST"])
 def apikey_index(request: HttpRequest) -> HttpResponse:
-    """Every key; POST issues one and shows its token on this response only."""
+    """Every key; POST issues one, then redirects to this page, which shows its token once."""
     form = ApiKeyCreateForm(request.POST or None)
-    issued = None
+    issued = request.session.pop(ISSUED_SESSION_KEY, None) if request.method == "GET" else None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         expires_at = data["expires_at"]
         if expires_at is not None and expires_at.tzinfo is None:
             expires_at = expires_at.replace(tzinfo=UTC)
         try:
-            issued = apikey_create(
+            created = apikey_create(
                 name=data["name"],
                 role=data["role"],
                 scopes=[f"bucket:{data['bucket_pattern']}"] if data["bucket_pattern"] else [],
@@ -38,7 +46,8 @@ def apikey_index(request: HttpRequest) -> HttpResponse:
         except DomainError as error:
             form.add_error(None, error.message)
         else:
-            form = ApiKeyCreateForm()
+            request.session[ISSUED_SESSION_KEY] = {"name": created.api_key.name, "token": created.token}
+            return redirect("dashboard:api-keys")
     return render(
         request,
         "dashboard/apikeys/index.html",
@@ -46,7 +55,7 @@ def apikey_index(request: HttpRequest) -> HttpResponse:
             "keys": selectors.api_keys(),
             "form": form,
             "issued": issued,
-            "open_create": request.method == "POST" and issued is None,
+            "open_create": request.method == "POST",
         },
     )
 

@@ -16,6 +16,7 @@ from buckets.configs import services as configs
 from buckets.core import store
 from buckets.core.names import app_bucket
 from kvsite.access import apikeys
+from kvsite.models import ApiKey
 from tests import live_server
 from tests.live_server import REPO, manage, production_environment, running_asgi_server
 
@@ -197,6 +198,26 @@ def test_the_editor_follows_another_writer_without_rounding(open_page, server, a
     assert press_save(page) == "No changes — nothing saved."
     document = configs.config_get(environment="default", name="orders")
     assert (document.revision, document.data["orderId"]) == (2, 12345678901234567890)
+
+
+# --- API keys --------------------------------------------------------------------------------------
+
+
+def test_reloading_after_creating_an_api_key_creates_no_second_key(open_page, server):
+    page = open_page()
+    page.goto(server.http_url + "/api-keys")
+    page.get_by_label("Name").fill("reload-bot")
+    page.get_by_role("button", name="Create key").click()
+    token = page.locator("#issued-token").input_value()
+    assert token.startswith("kvs_")
+    assert token not in page.url
+
+    page.reload()
+
+    assert ApiKey.objects.filter(name="reload-bot").count() == 1
+    expect(page.locator("#issued-token")).to_have_count(0)
+    assert token not in page.content()
+    assert apikeys.apikey_authenticate(token=token).name == "reload-bot"
 
 
 # --- Production serving --------------------------------------------------------------------------
