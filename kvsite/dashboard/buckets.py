@@ -291,10 +291,31 @@ def key_detail(request: HttpRequest, bucket: str, key: str) -> HttpResponse:
         shown_value=value_show(bytes(shown_entry.value), view=view) if shown_entry else None,
         edit_form=edit_form,
         confirm=request.GET.get("confirm") if request.GET.get("confirm") in ("delete", "purge") else None,
+        deletion=_deletion(row, history),
         diff=_diff_context(request, row, key, history),
         watch_key=key if row.key_format != TEXT_KEYS else "",
     )
     return render(request, "dashboard/buckets/key.html", context)
+
+
+def _revisions_text(revisions: list[int]) -> str:
+    if len(revisions) == 1:
+        return f"revision {revisions[0]}"
+    return f"revisions {', '.join(map(str, revisions[:-1]))} and {revisions[-1]}"
+
+
+def _deletion(row: Bucket, history: list[Entry]) -> dict:
+    """What deleting the key keeps, by the bucket's ``history``: the delete marker is one of the kept entries.
+
+    With ``history=1`` (the default) the marker takes the value's place, so the value
+    is gone for good; otherwise the oldest entries past the limit drop out.
+    """
+    dropping = history[: max(0, len(history) + 1 - row.history)]
+    dropped = [entry.revision for entry in dropping if entry.operation == Entry.Operation.PUT]
+    return {
+        "value_kept": row.history > 1,
+        "dropped": f"{_revisions_text(dropped)} {'drops' if len(dropped) == 1 else 'drop'} out" if dropped else "",
+    }
 
 
 def _conflict(row: Bucket, key: str, *, mine: bytes, expected: int, error: RevisionMismatch) -> dict:

@@ -220,6 +220,37 @@ def test_reloading_after_creating_an_api_key_creates_no_second_key(open_page, se
     assert apikeys.apikey_authenticate(token=token).name == "reload-bot"
 
 
+# --- Delete confirmation ----------------------------------------------------------------------
+
+
+def test_the_delete_confirmation_says_what_the_bucket_keeps(open_page, server, api, make_bucket):
+    make_bucket("single")  # history 1, the default
+    put_key(api, "single", "k", b"first")
+    put_key(api, "single", "k", b"second")
+    page = open_page()
+    page.goto(server.http_url + "/buckets/single/keys/k")
+    page.get_by_role("link", name="Delete…").click()
+    confirmation = page.locator("#remove-title + form")
+    expect(confirmation).to_contain_text("gone for good")
+    expect(confirmation).not_to_contain_text("history stays")
+    shot(page, "data-04-delete-history-1")
+    page.get_by_role("button", name="Yes, delete revision 2").click()
+    # And so it is: only the delete marker is kept.
+    history = store.entry_history(bucket=app_bucket("single"), key="k")
+    assert [entry.operation for entry in history] == ["delete"]
+
+    make_bucket("kept", history=3)
+    for value in (b"one", b"two", b"three"):
+        put_key(api, "kept", "k", value)
+    page.goto(server.http_url + "/buckets/kept/keys/k?confirm=delete")
+    confirmation = page.locator("#remove-title + form")
+    expect(confirmation).to_contain_text("revision 3 can still be read")
+    expect(confirmation).to_contain_text("revision 1 drops out")
+    page.get_by_role("button", name="Yes, delete revision 3").click()
+    history = store.entry_history(bucket=app_bucket("kept"), key="k")
+    assert [(entry.revision, entry.operation) for entry in history] == [(2, "put"), (3, "put"), (4, "delete")]
+
+
 # --- Production serving --------------------------------------------------------------------------
 
 SCRIPTS = ("/static/vendor/htmx.min.js", "/static/dashboard/dashboard.js", "/static/dashboard/live.js")

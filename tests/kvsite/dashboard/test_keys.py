@@ -182,6 +182,19 @@ def test_delete_and_purge_need_confirmation(staff_client, world):
     assert store.entry_history(bucket=app_bucket("orders"), key="order.1")[-1].operation == "purge"
 
 
+def test_the_delete_confirmation_says_what_the_buckets_history_keeps(staff_client, world, make_bucket):
+    make_bucket("single")
+    store.entry_put(bucket=app_bucket("single"), key="k", value=b"only")
+    for value in (b"2", b"3", b"4", b"5"):
+        store.entry_put(bucket=app_bucket("orders"), key="order.1", value=value)
+
+    single = page_text(staff_client.get("/buckets/single/keys/k?confirm=delete"))
+    kept = page_text(staff_client.get("/buckets/orders/keys/order.1?confirm=delete"))
+
+    assert "Its value is gone for good" in single and "history stays" not in single
+    assert "keeps the last 5 entries" in kept and "revision 5 can still be read there; revision 1 drops out" in kept
+
+
 def test_text_keys_with_any_characters_round_trip_through_links(staff_client, make_bucket):
     make_bucket("items-team", key_format="text")
     key = "my notes/ü ?#&.txt"
