@@ -2,8 +2,10 @@
 
 Each test drives Debian's Chromium through Playwright against a live server, as
 ``test_browser.py`` does (its fixtures are reused): what a person does on a page,
-then what the database holds, byte for byte; and the pages' scripts, with debug off,
-on the servers the README documents for production.
+then what the database holds, byte for byte. The browser is the point: its HTML
+parser turns NUL into U+FFFD and lone CRs into LFs, a submitted text box sends
+CRLF line breaks, and a JS number is a double. The last test checks the pages'
+scripts with debug off, on the servers the README documents for production.
 """
 
 import re
