@@ -18,10 +18,9 @@ $(BIN)/activate: requirements.txt requirements-dev.txt
 
 install: $(BIN)/activate
 
+# One process: migrate, the local admin (printed once), uvicorn; it ends with a block saying how to get in.
 run: install
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py ensure_local_admin
-	$(BIN)/uvicorn kvsite.asgi:application --host $(HOST) --port $(PORT) --lifespan off
+	DJANGO_DEBUG=1 $(BIN)/python manage.py runlocal --host $(HOST) --port $(PORT)
 
 test: install
 	$(BIN)/ruff check .

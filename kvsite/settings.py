@@ -5,6 +5,7 @@ local-memory cache). Production sets DJANGO_DEBUG=0, which makes the unsafe
 development defaults a start-up error instead of a silent risk.
 """
 
+import logging
 import os
 import re
 import warnings
@@ -38,7 +39,12 @@ if not DEBUG and (SECRET_KEY == DEVELOPMENT_SECRET_KEY or len(SECRET_KEY) < 32):
         "than 32 characters. Set DJANGO_SECRET_KEY to a long random value."
     )
 if DEBUG and SECRET_KEY == DEVELOPMENT_SECRET_KEY:
-    warnings.warn("kvsite is running with the development secret key (DJANGO_DEBUG on).", stacklevel=1)
+    # A notice, not a warning with a traceback line: logged before logging is configured, it is one
+    # line on stderr (logging's last-resort handler), once per process.
+    logging.getLogger("kvsite.development").warning(
+        "kvsite is running with the development secret key (DJANGO_DEBUG on): anyone who reads the "
+        "repository can forge its sessions. Production sets DJANGO_SECRET_KEY."
+    )
 
 ALLOWED_HOSTS = [
     host.strip()

@@ -15,7 +15,7 @@ from typing import Any
 from rest_framework import serializers
 from rest_framework.request import Request
 
-from kvsite.access.guard import Call, Resource
+from kvsite.access.guard import SECRETS, Call, Resource
 from secrets_app.services import MAX_DESCRIPTION, MAX_SECRET_BYTES, environment_checked
 
 ENVIRONMENT_HEADER = "X-Ironflow-Environment-ID"
@@ -90,7 +90,7 @@ def environment_of(request: Request) -> str:
 
 def environment_named(call: Call) -> Resource:
     """The resolver of every secrets route: ``secrets:<environment>`` from the header (400 if missing or malformed)."""
-    return Resource("secrets", environment_checked(call.headers.get(ENVIRONMENT_HEADER.lower(), "").strip()))
+    return Resource(SECRETS, environment_checked(call.headers.get(ENVIRONMENT_HEADER.lower(), "").strip()))
 
 
 def secret_create_input(body: Any) -> SecretCreateParams:

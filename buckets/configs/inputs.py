@@ -2,9 +2,11 @@
 
 from typing import Any
 
+from rest_framework.request import Request
+
 from buckets.configs.services import DEFAULT_ENVIRONMENT, config_bucket
 from buckets.core.exceptions import InvalidArgument
-from kvsite.access.guard import Call, Resource
+from kvsite.access.guard import CONFIG, Call, Resource
 
 ENVIRONMENT_HEADER = "X-Ironflow-Environment-ID"
 ENVIRONMENT_QUERY = "environment"
@@ -28,7 +30,17 @@ def config_resource(call: Call) -> Resource:
     environment = environment_named(
         header=call.headers.get(ENVIRONMENT_HEADER.lower(), ""), query=call.query.get(ENVIRONMENT_QUERY, "")
     )
-    return Resource("config", environment)
+    return Resource(CONFIG, environment)
+
+
+def environment_tried(request: Request) -> str:
+    """The environment a refused request named, for its audit row: "" if it named none that could exist."""
+    try:
+        return environment_named(
+            header=request.headers.get(ENVIRONMENT_HEADER, ""), query=request.query_params.get(ENVIRONMENT_QUERY, "")
+        )
+    except InvalidArgument:
+        return ""
 
 
 def rollback_revision(body: Any) -> int:

@@ -15,12 +15,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from buckets.configs import services as configs
-from buckets.configs.inputs import ENVIRONMENT_HEADER, ENVIRONMENT_QUERY, config_resource, rollback_revision
+from buckets.configs.inputs import (
+    ENVIRONMENT_HEADER,
+    ENVIRONMENT_QUERY,
+    config_resource,
+    environment_tried,
+    rollback_revision,
+)
 from buckets.configs.services import ConfigDocument
 from buckets.core.events import rfc3339
-from kvsite.access.audit import Action, audit_actor_from_request, audit_refusals
-from kvsite.access.authentication import request_call
-from kvsite.access.guard import Need
+from buckets.core.exceptions import DomainError
+from kvsite.access.audit import Action, audit_actor_from_request, audit_refused
+from kvsite.access.guard import Need, Resource
 from kvsite.access.guarded import GuardedApi
 from kvsite.access.permissions import CONFIG_READ, CONFIG_WRITE
 from kvsite.http.bodies import DEFAULT_BODY_MAX_BYTES
@@ -105,20 +111,18 @@ class ConfigApi(GuardedApi):
     # The audit action of each method that changes a document.
     changes: ClassVar[Mapping[str, str]] = {}
 
-    def check_permissions(self, request: Request) -> None:
+    def access_refused(self, request: Request, error: DomainError, resource: Resource | None) -> None:
         action = self.changes.get(str(request.method))
         if action is None:
-            super().check_permissions(request)
-            return
-        # Resolved again only to name the refused change; a 400 or 401 here is the one the check would give.
-        resource = config_resource(request_call(request, dict(self.kwargs)))
-        with audit_refusals(
-            actor=audit_actor_from_request(request),
+            return  # reads are not on the audit log, refused or not
+        audit_refused(
+            request=request,
             action=action,
-            namespace=configs.config_audit_name(resource.name),
+            error=error,
+            # The environment tried, as the change would have named it, even when refused before it was resolved.
+            namespace=configs.config_audit_name(resource.name if resource else environment_tried(request)),
             key_path=str(self.kwargs.get("name", "")),
-        ):
-            super().check_permissions(request)
+        )
 
 
 class ConfigListApi(ConfigApi):

@@ -10,10 +10,10 @@ the entry by position and id, never the key material.
 
 import base64
 import binascii
+import logging
 import os
 import re
 import secrets
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,13 +88,12 @@ def _development_key_file(*, path: Path, base_dir: Path) -> str:
     raw = path.read_text().strip()
     master_keys_parse(raw=raw, source=f"master key file {path}")
     action = "GENERATED a new" if created else "is using the"
-    warnings.warn(
-        f"\n{'!' * 78}\n"
-        f"  kvsite {action} DEVELOPMENT master key in {path}\n"
-        f"  (KV_MASTER_KEYS is unset and DJANGO_DEBUG is on). Secrets sealed with it\n"
-        f"  are only as safe as that file. Production must set KV_MASTER_KEYS.\n"
-        f"{'!' * 78}",
-        stacklevel=2,
+    # One line on stderr, once per process (logged before logging is configured: the last-resort handler).
+    logging.getLogger("kvsite.development").warning(
+        "kvsite %s DEVELOPMENT master key in %s (KV_MASTER_KEYS is unset and DJANGO_DEBUG is on): secrets sealed "
+        "with it are only as safe as that file. Production must set KV_MASTER_KEYS.",
+        action,
+        path,
     )
     return raw
 

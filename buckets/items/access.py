@@ -1,9 +1,7 @@
 """What the items routes touch (``kvsite.access.guard``): the caller's account, ``items:<account>``."""
 
 from buckets.core.exceptions import PermissionDenied
-from kvsite.access.guard import Call, Resource
-
-ITEMS = "items"
+from kvsite.access.guard import ITEMS, Call, Resource
 
 
 def items_account(call: Call) -> Resource:

@@ -13,11 +13,7 @@ never creates one (``buckets.core.names.new_app_bucket``).
 
 from buckets.core.names import ITEMS_BUCKET_PREFIX, app_bucket, public_name
 from buckets.models import Bucket, Namespace
-from kvsite.access.guard import Call, Resource
-
-BUCKET = "bucket"
-NAMESPACE = "namespace"
-ITEMS = "items"
+from kvsite.access.guard import BUCKET, ITEMS, NAMESPACE, Call, Resource
 
 
 def bucket_resource(*, name: str, owner: Namespace | None) -> Resource:

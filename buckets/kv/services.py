@@ -13,12 +13,12 @@ from contextlib import AbstractContextManager
 
 from buckets.core import store
 from buckets.core.names import APP_PREFIX, app_bucket, is_plain_name, new_app_bucket
-from buckets.kv.access import NAMESPACE, bucket_row_resource
+from buckets.kv.access import bucket_row_resource
 from buckets.kv.exceptions import BucketOwnedByNamespace
 from buckets.models import Bucket
 from kvsite.access.audit import Action as AuditAction
 from kvsite.access.audit import AuditActor, AuditScope, audit_bucket_created, audit_bucket_deleted, audit_refusals
-from kvsite.access.guard import Resource
+from kvsite.access.guard import NAMESPACE, Resource
 from kvsite.access.permissions import Principal
 
 

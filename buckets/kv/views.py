@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from buckets.core import store
 from buckets.core.exceptions import DomainError
 from buckets.kv import services as kv
-from buckets.kv.access import BUCKET, bucket_named
+from buckets.kv.access import bucket_named
 from buckets.kv.inputs import (
     BucketCreateInput,
     bucket_create_input,
@@ -40,7 +40,7 @@ from buckets.kv.outputs import (
 from kvsite.access.audit import Action as AuditAction
 from kvsite.access.audit import audit_actor_from_request, audit_refused
 from kvsite.access.authentication import request_principal
-from kvsite.access.guard import Need, Resource, decide, whole
+from kvsite.access.guard import BUCKET, Need, Resource, decide, whole
 from kvsite.access.guarded import GuardedApi
 from kvsite.access.permissions import (
     ENTRY_DELETE,

@@ -12,12 +12,11 @@ from buckets.core.exceptions import PermissionDenied
 from buckets.models import Namespace
 from buckets.namespaces.exceptions import NamespaceChanged, NamespaceNotFound
 from kvsite.access.audit import AuditActor
-from kvsite.access.guard import Call, Resource, decide, whole
+from kvsite.access.guard import NAMESPACE, Call, Resource, decide, whole
 from kvsite.access.permissions import SECRET_READ
 
-KIND = "namespace"
 # The listing and the creation, which name no namespace in their URL.
-NAMESPACES = whole(KIND)
+NAMESPACES = whole(NAMESPACE)
 
 
 def namespace_resource(*, application_id: str, name: str) -> Resource:
@@ -26,7 +25,7 @@ def namespace_resource(*, application_id: str, name: str) -> Resource:
     Names hold no '/' and application ids may not either (``inputs.check_application_id``),
     so ``namespace:app-1/*`` names application app-1's namespaces and no other's.
     """
-    return Resource(KIND, f"{application_id}/{name}")
+    return Resource(NAMESPACE, f"{application_id}/{name}")
 
 
 def resource_of(namespace: Namespace) -> Resource:

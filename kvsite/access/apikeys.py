@@ -30,7 +30,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from buckets.core.exceptions import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from kvsite.access.audit import Action, AuditActor, audit_actor_system, audit_operation
-from kvsite.access.guard import Resource, Scope, scopes_parse
+from kvsite.access.guard import APIKEYS, BUCKET, Resource, Scope, scopes_parse
 from kvsite.access.permissions import ALL_PERMISSIONS, ROLE_PERMISSIONS, Principal
 from kvsite.models import ApiKey
 
@@ -46,7 +46,7 @@ KEY_ACCOUNT_PREFIX = "key-"
 USER_ACCOUNT_PREFIX = "user-"
 _ACCOUNT_RE = re.compile(rf"^[A-Za-z0-9_-]{{1,{ACCOUNT_MAX_LENGTH}}}$")
 # The name of key management in audit rows: the resource its API is declared on.
-AUDIT_NAME = str(Resource("apikeys"))
+AUDIT_NAME = str(Resource(APIKEYS))
 # Who issues and revokes when no one asked over HTTP or on the command line (fixtures, scripts).
 SYSTEM = audit_actor_system(name="kvsite")
 # --expires: a lifetime (30d, 12h, 2w), a date (at 00:00 UTC) or an ISO 8601 date-time.
@@ -101,7 +101,7 @@ def previous_release_pattern(scopes: tuple[Scope, ...]) -> str:
     """
     if not scopes:
         return ""
-    if len(scopes) == 1 and scopes[0].kind == "bucket":
+    if len(scopes) == 1 and scopes[0].kind == BUCKET:
         return scopes[0].glob[:100]
     return "/"
 

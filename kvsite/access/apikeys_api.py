@@ -15,7 +15,7 @@ from kvsite.access.apikeys import apikey_create, apikey_list, apikey_revoke
 from kvsite.access.apikeys_inputs import APIKEY_ISSUE_REQUEST, apikey_issue_input
 from kvsite.access.audit import audit_actor_from_request
 from kvsite.access.authentication import request_principal
-from kvsite.access.guard import Need, whole
+from kvsite.access.guard import APIKEYS, Need, whole
 from kvsite.access.guarded import GuardedApi
 from kvsite.access.outputs import (
     APIKEY_ISSUED_RESPONSES,
@@ -27,7 +27,7 @@ from kvsite.access.outputs import (
 from kvsite.access.permissions import APIKEYS_MANAGE
 from kvsite.schema import operation_schema
 
-MANAGE = Need(APIKEYS_MANAGE, resource=whole("apikeys"))
+MANAGE = Need(APIKEYS_MANAGE, resource=whole(APIKEYS))
 
 
 class ApiKeyListCreateApi(GuardedApi):

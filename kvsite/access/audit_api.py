@@ -16,7 +16,7 @@ from rest_framework.response import Response
 
 from buckets.core.exceptions import InvalidArgument
 from kvsite.access.audit import audit_list
-from kvsite.access.guard import Need, whole
+from kvsite.access.guard import AUDIT, Need, whole
 from kvsite.access.guarded import GuardedApi
 from kvsite.access.outputs import AUDIT_LIST_RESPONSES, audit_page_body
 from kvsite.access.permissions import AUDIT_READ
@@ -45,7 +45,7 @@ def _limit(raw: str | None) -> int:
 
 
 class AuditListApi(GuardedApi):
-    access = {"GET": Need(AUDIT_READ, resource=whole("audit"))}
+    access = {"GET": Need(AUDIT_READ, resource=whole(AUDIT))}
 
     @operation_schema(
         operation_id="audit_list",

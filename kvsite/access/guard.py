@@ -13,7 +13,7 @@ without scopes is unrestricted within its permissions.
 """
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 
@@ -22,10 +22,13 @@ from buckets.core.exceptions import InvalidArgument, PermissionDenied
 if TYPE_CHECKING:
     from kvsite.access.permissions import Principal
 
+# The kinds of resource, as scopes and audit rows spell them.
+BUCKET, CONFIG, SECRETS, NAMESPACE, ITEMS = "bucket", "config", "secrets", "namespace", "items"
+AUDIT, METRICS, APIKEYS = "audit", "metrics", "apikeys"
 # Kinds whose resources have names; a scope's glob is matched against those names.
-NAMED_KINDS = frozenset({"bucket", "config", "secrets", "namespace", "items"})
+NAMED_KINDS = frozenset({BUCKET, CONFIG, SECRETS, NAMESPACE, ITEMS})
 # Kinds that are one thing each: a scoped key reaches them only with a scope of that kind.
-WHOLE_KINDS = frozenset({"audit", "metrics", "apikeys"})
+WHOLE_KINDS = frozenset({AUDIT, METRICS, APIKEYS})
 KINDS = NAMED_KINDS | WHOLE_KINDS
 # What belongs to the caller itself (its WebSocket tickets): no scope limits it, its permissions do.
 SELF = "self"
@@ -112,6 +115,8 @@ class Call:
     headers: Mapping[str, str]  # lower-case names
     query: Mapping[str, str]  # the last value of each query parameter
     principal: "Principal"
+    # The last value of each field of a dashboard form's POST (a page that creates where the form says).
+    form: Mapping[str, str] = field(default_factory=dict)
 
 
 # Names the resource of a call (and may raise the dialect's own 400 or 404 while doing so).

@@ -10,21 +10,22 @@ from datetime import UTC
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
 
 from buckets.core.exceptions import DomainError
 from kvsite.access.apikeys import apikey_create, apikey_revoke
+from kvsite.access.guard import APIKEYS, Need, whole
+from kvsite.access.permissions import APIKEYS_MANAGE
 
 from . import selectors
-from .access import dashboard_actor, staff_view
+from .access import dashboard_actor, dashboard_view
 from .forms import ApiKeyCreateForm, ApiKeyRevokeForm
 
+MANAGE = Need(APIKEYS_MANAGE, resource=whole(APIKEYS))
 # The session entry holding a just-issued key's name and token until the next page shows them.
 ISSUED_SESSION_KEY = "dashboard_issued_api_key"
 
 
-@staff_view
-@require_http_methods(["GET", "POST"])
+@dashboard_view({"GET": MANAGE, "POST": MANAGE})
 def apikey_index(request: HttpRequest) -> HttpResponse:
     """Every key; POST issues one, then redirects to this page, which shows its token once."""
     form = ApiKeyCreateForm(request.POST or None)
@@ -60,8 +61,7 @@ def apikey_index(request: HttpRequest) -> HttpResponse:
     )
 
 
-@staff_view
-@require_POST
+@dashboard_view({"POST": MANAGE})
 def apikey_revoke_view(request: HttpRequest) -> HttpResponse:
     form = ApiKeyRevokeForm(request.POST)
     if form.is_valid():

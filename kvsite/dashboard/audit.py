@@ -5,13 +5,14 @@ from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
 
 from buckets.core.exceptions import InvalidArgument
 from buckets.core.names import APP_PREFIX, SYS_CONFIG_PREFIX, SYS_SECRETS_PREFIX
 from kvsite.access.audit import audit_list
+from kvsite.access.guard import AUDIT, Need, whole
+from kvsite.access.permissions import AUDIT_READ
 
-from .access import staff_view
+from .access import dashboard_view
 from .forms import AuditFilterForm
 from .pagination import trail_pop, trail_push
 
@@ -44,8 +45,7 @@ def _utc(moment: datetime | None) -> datetime | None:
     return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-@staff_view
-@require_GET
+@dashboard_view({"GET": Need(AUDIT_READ, resource=whole(AUDIT))})
 def audit_index(request: HttpRequest) -> HttpResponse:
     form = AuditFilterForm(request.GET or None)
     page = None

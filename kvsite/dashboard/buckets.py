@@ -4,6 +4,7 @@ Only user buckets exist here: every name goes through ``app_bucket``, so a
 ``SYS_`` bucket can neither be listed nor opened. Writes call the storage core.
 """
 
+from contextlib import AbstractContextManager
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -11,7 +12,6 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods
 
 from buckets.core import store
 from buckets.core.exceptions import (
@@ -25,12 +25,23 @@ from buckets.core.exceptions import (
 )
 from buckets.core.keys import TEXT_KEYS
 from buckets.core.names import app_bucket, new_app_bucket, public_name
+from buckets.kv.access import bucket_named
+from buckets.kv.services import bucket_audit_name, bucket_for_writes
 from buckets.models import Bucket, Entry
-from kvsite.access.audit import audit_bucket_created, audit_bucket_deleted
+from kvsite.access.audit import Action, AuditScope, audit_bucket_created, audit_bucket_deleted, audit_operation
+from kvsite.access.guard import BUCKET, NAMESPACE, Need, whole
+from kvsite.access.permissions import (
+    ENTRY_DELETE,
+    ENTRY_READ,
+    ENTRY_WRITE,
+    NAMESPACE_DELETE,
+    NAMESPACE_READ,
+    NAMESPACE_WRITE,
+)
 from kvsite.http.bodies import body_limit
 
 from . import selectors
-from .access import dashboard_actor, staff_view
+from .access import dashboard_actor, dashboard_view
 from .forms import (
     NOTHING_SAVED,
     BucketCreateForm,
@@ -48,6 +59,21 @@ def _bucket_or_404(name: str) -> Bucket:
     return store.bucket_get(name=app_bucket(name))
 
 
+def _owner(request: HttpRequest) -> str:
+    """The namespace whose bucket the page shows (read-only here), as the API names it; "" for a plain bucket."""
+    resource = request.resource  # type: ignore[attr-defined]
+    return resource.name if resource.kind == NAMESPACE else ""
+
+
+def _key_change(
+    request: HttpRequest, bucket: str, key: str, action: str, *, detail: str = ""
+) -> AbstractContextManager[AuditScope]:
+    """A key change made on a page, audited as the staff user's (the API's key writes are the data plane's)."""
+    return audit_operation(
+        actor=dashboard_actor(request), action=action, namespace=bucket_audit_name(bucket), key_path=key, detail=detail
+    )
+
+
 def _key_url(bucket: str, key: str, **query) -> str:
     url = reverse("dashboard:key", kwargs={"bucket": bucket, "key": key})
     query = {name: value for name, value in query.items() if value not in (None, "")}
@@ -57,8 +83,9 @@ def _key_url(bucket: str, key: str, **query) -> str:
 # --- Bucket list --------------------------------------------------------------------------
 
 
-@staff_view
-@require_http_methods(["GET", "POST"])
+@dashboard_view(
+    {"GET": Need(NAMESPACE_READ, resource=whole(BUCKET)), "POST": Need(NAMESPACE_WRITE, resource=whole(BUCKET))}
+)
 def bucket_list(request: HttpRequest) -> HttpResponse:
     """User buckets with their counters; POST creates one."""
     form = BucketCreateForm(request.POST if request.method == "POST" else None)
@@ -132,11 +159,18 @@ def _key_page_context(request: HttpRequest, name: str, bucket: Bucket) -> dict:
 
 # Both key forms carry a value: up to the largest a bucket may allow.
 @body_limit(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
-@staff_view
-@require_http_methods(["GET", "POST"])
+@dashboard_view(
+    {
+        "GET": Need(ENTRY_READ, resource=bucket_named),
+        "POST create_key": Need(ENTRY_WRITE, resource=bucket_named),
+        "POST delete_bucket": Need(NAMESPACE_DELETE, resource=bucket_named),
+    }
+)
 def bucket_detail(request: HttpRequest, bucket: str) -> HttpResponse:
     """A bucket's keys, a page at a time, live; POST adds a key or deletes the bucket."""
     row = _bucket_or_404(bucket)
+    if request.method == "POST":
+        bucket_for_writes(name=bucket, resource=request.resource)  # a namespace's bucket: 409
     if request.method == "GET" and request.GET.get("part") == "facts":
         return render(request, "dashboard/buckets/_facts.html", {"name": bucket, "bucket": row})
     create_form = KeyCreateForm(initial={"encoding": TEXT})
@@ -148,7 +182,8 @@ def bucket_detail(request: HttpRequest, bucket: str) -> HttpResponse:
             data = create_form.cleaned_data
             try:
                 value = value_parse(data["value"], encoding=data["encoding"])
-                store.entry_create(bucket=row.name, key=data["key"], value=value)
+                with _key_change(request, bucket, data["key"], Action.WRITE):
+                    store.entry_create(bucket=row.name, key=data["key"], value=value)
             except ValueError as error:
                 create_form.add_error("value", str(error))
             except KeyExists as error:
@@ -164,8 +199,6 @@ def bucket_detail(request: HttpRequest, bucket: str) -> HttpResponse:
             store.bucket_delete(name=row.name, record=audit_bucket_deleted(dashboard_actor(request)))
             messages.success(request, f"Bucket {bucket} and all its keys were deleted.")
             return redirect("dashboard:buckets")
-    elif request.method == "POST":
-        messages.error(request, "Unknown action.")
     context = _key_page_context(request, bucket, row)
     if (
         request.method == "GET"
@@ -173,7 +206,9 @@ def bucket_detail(request: HttpRequest, bucket: str) -> HttpResponse:
         and not request.headers.get("HX-History-Restore-Request")
     ):
         return render(request, "dashboard/buckets/_keys.html", context)
-    context.update(create_form=create_form, delete_form=delete_form, open_create=action == "create_key")
+    context.update(
+        create_form=create_form, delete_form=delete_form, open_create=action == "create_key", owner=_owner(request)
+    )
     return render(request, "dashboard/buckets/detail.html", context)
 
 
@@ -220,17 +255,26 @@ def _edit_form(entry: Entry) -> KeyEditForm:
 
 
 @body_limit(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
-@staff_view
-@require_http_methods(["GET", "POST"])
+@dashboard_view(
+    {
+        "GET": Need(ENTRY_READ, resource=bucket_named),
+        "POST save": Need(ENTRY_WRITE, resource=bucket_named),
+        "POST delete": Need(ENTRY_DELETE, resource=bucket_named),
+        "POST purge": Need(ENTRY_DELETE, resource=bucket_named),
+    }
+)
 def key_detail(request: HttpRequest, bucket: str, key: str) -> HttpResponse:
     """A key: its value (JSON, text or hex), history, a diff between revisions; POST saves (CAS), deletes, purges."""
     row = _bucket_or_404(bucket)
+    if request.method == "POST":
+        bucket_for_writes(name=bucket, resource=request.resource)  # a namespace's bucket: 409
     latest = _latest_entry(row, key)
     history = _history(row, key)
     if latest is None and not history:
         raise KeyNotFound(key)
-    context: dict = {"name": bucket, "bucket": row, "key": key, "latest": latest}
-    edit_form = _edit_form(latest) if latest else None
+    owner = _owner(request)
+    context: dict = {"name": bucket, "bucket": row, "key": key, "latest": latest, "owner": owner}
+    edit_form = _edit_form(latest) if latest and not owner else None
 
     action = request.POST.get("action") if request.method == "POST" else None
     if action == "save":
@@ -243,7 +287,8 @@ def key_detail(request: HttpRequest, bucket: str, key: str) -> HttpResponse:
                     # The key holds this value already: a new revision would only tell watchers of a change.
                     messages.info(request, NOTHING_SAVED)
                     return redirect(_key_url(bucket, key))
-                entry = store.entry_put(bucket=row.name, key=key, value=value, if_revision=data["revision"])
+                with _key_change(request, bucket, key, Action.WRITE):
+                    entry = store.entry_put(bucket=row.name, key=key, value=value, if_revision=data["revision"])
             except ValueError as error:
                 edit_form.add_error("value", str(error))
             except RevisionMismatch as error:
@@ -261,7 +306,8 @@ def key_detail(request: HttpRequest, bucket: str, key: str) -> HttpResponse:
         if remove_form.is_valid():
             remove = store.entry_purge if action == "purge" else store.entry_delete
             try:
-                remove(bucket=row.name, key=key, if_revision=remove_form.cleaned_data["revision"])
+                with _key_change(request, bucket, key, Action.DELETE, detail=action):
+                    remove(bucket=row.name, key=key, if_revision=remove_form.cleaned_data["revision"])
             except RevisionMismatch as error:
                 messages.error(
                     request,
@@ -274,8 +320,6 @@ def key_detail(request: HttpRequest, bucket: str, key: str) -> HttpResponse:
                 return redirect("dashboard:bucket", bucket=bucket)
             return redirect(_key_url(bucket, key))
         messages.error(request, "That form was incomplete; nothing was removed.")
-    elif request.method == "POST":
-        messages.error(request, "Unknown action.")
 
     view = request.GET.get("view")
     shown_revision = _revision_param(request.GET.get("rev"))

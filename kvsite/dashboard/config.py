@@ -12,7 +12,6 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods
 
 from buckets.configs import services as configs
 from buckets.core.exceptions import (
@@ -24,11 +23,13 @@ from buckets.core.exceptions import (
     RevisionNotFound,
 )
 from buckets.core.names import SYS_CONFIG_PREFIX
+from kvsite.access.guard import CONFIG, Call, Need, Resource
+from kvsite.access.permissions import CONFIG_READ, CONFIG_WRITE
 from kvsite.http.bodies import body_limit
 from kvsite.http.jsonbody import dump_json
 
 from . import selectors
-from .access import dashboard_actor, staff_view
+from .access import dashboard_actor, dashboard_view
 from .forms import CONFIG_TEXT_MAX_BYTES, NOTHING_SAVED, ConfigCreateForm, ConfigEditForm, ConfigFlagForm, RevisionForm
 from .live import config_watch_url
 from .values import pretty_json, value_diff
@@ -39,19 +40,47 @@ def _document_url(environment: str, name: str, **query) -> str:
     return f"{url}?{urlencode(query)}" if query else url
 
 
+def _environment_listed(call: Call) -> Resource:
+    """The environment the index shows: ``?env=``, else the first one there is (or the default)."""
+    environments = selectors.config_environments()
+    return _environment(call.query.get("env") or (environments[0] if environments else configs.DEFAULT_ENVIRONMENT))
+
+
+def _environment_created_in(call: Call) -> Resource:
+    """The environment the create form names."""
+    return _environment(call.form.get("environment", ""))
+
+
+def _environment_of_document(call: Call) -> Resource:
+    return _environment(str(call.kwargs["environment"]))
+
+
+def _environment(environment: str) -> Resource:
+    configs.config_bucket(environment)  # InvalidArgument for a malformed id: scopes only ever see real names
+    return Resource(CONFIG, environment)
+
+
+DOCUMENT_READ = Need(CONFIG_READ, resource=_environment_of_document)
+DOCUMENT_WRITE = Need(CONFIG_WRITE, resource=_environment_of_document)
+
+
 def _flags(data: dict | None) -> list[tuple[str, bool]]:
     """Top-level boolean fields: the document's feature flags."""
     return [(field, value) for field, value in (data or {}).items() if isinstance(value, bool)]
 
 
 @body_limit(CONFIG_TEXT_MAX_BYTES)
-@staff_view
-@require_http_methods(["GET", "POST"])
+@dashboard_view(
+    {
+        "GET": Need(CONFIG_READ, resource=_environment_listed),
+        "POST": Need(CONFIG_WRITE, resource=_environment_created_in),
+    }
+)
 def config_index(request: HttpRequest) -> HttpResponse:
     """Environments and the documents of the chosen one; POST creates a document."""
     environments = selectors.config_environments()
-    environment = request.GET.get("env") or (environments[0] if environments else configs.DEFAULT_ENVIRONMENT)
-    configs.config_bucket(environment)  # InvalidArgument for a malformed id
+    # What was decided on: the environment shown, or the one the create form names (and is shown after it).
+    environment = request.resource.name  # type: ignore[attr-defined]
     form = ConfigCreateForm(request.POST or None, initial={"environment": environment})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -102,8 +131,15 @@ def _document_context(environment: str, name: str, *, oob: bool = False) -> dict
 
 
 @body_limit(CONFIG_TEXT_MAX_BYTES)
-@staff_view
-@require_http_methods(["GET", "POST"])
+@dashboard_view(
+    {
+        "GET": DOCUMENT_READ,
+        "POST toggle": DOCUMENT_WRITE,
+        "POST save": DOCUMENT_WRITE,
+        "POST rollback": DOCUMENT_WRITE,
+        "POST delete": DOCUMENT_WRITE,
+    }
+)
 def config_document(request: HttpRequest, environment: str, name: str) -> HttpResponse:
     """One document: flags, editor, history; POST toggles a flag, saves, rolls back or deletes."""
 
@@ -180,8 +216,6 @@ def config_document(request: HttpRequest, environment: str, name: str) -> HttpRe
                 return redirect(_document_url(environment, name))
             messages.success(request, f"Deleted {name}.")
             return redirect(f"{reverse('dashboard:config')}?{urlencode({'env': environment})}")
-    elif request.method == "POST":
-        messages.error(request, "Unknown action.")
 
     live_part = request.GET.get("part") == "live" and request.headers.get("HX-Request")
     context = _document_context(environment, name, oob=bool(live_part))

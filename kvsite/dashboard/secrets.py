@@ -12,22 +12,40 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods
 
 from buckets.core.exceptions import DomainError
 from buckets.core.names import SYS_SECRETS_PREFIX
-from kvsite.access.guard import Resource
+from kvsite.access.guard import SECRETS, Call, Need, Resource
 from kvsite.access.permissions import SECRET_READ, SECRET_WRITE
 from kvsite.http.bodies import body_limit
 from secrets_app import services, versions
 from secrets_app.exceptions import SecretExists
 
 from . import selectors
-from .access import dashboard_actor, dashboard_principal, staff_view
+from .access import dashboard_actor, dashboard_principal, dashboard_view
 from .forms import RevisionForm, SecretCreateForm, SecretDescribeForm, SecretRotateForm
 
 # A value of the largest size, form-encoded (up to 3 body bytes a byte), and the other fields.
 SECRET_FORM_BODY_BYTES = 4 * services.MAX_SECRET_BYTES + 4 * 1024
+
+
+def _environment_listed(call: Call) -> Resource:
+    """The environment the index shows: ``?env=``, else the first one there is (none yet: secrets as a whole)."""
+    environments = selectors.secret_environments()
+    environment = call.query.get("env") or (environments[0] if environments else "")
+    return Resource(SECRETS, services.environment_checked(environment)) if environment else Resource(SECRETS)
+
+
+def _environment_created_in(call: Call) -> Resource:
+    """The environment the create form names."""
+    return Resource(SECRETS, services.environment_checked(call.form.get("environment", "")))
+
+
+def _environment_of_secret(call: Call) -> Resource:
+    return Resource(SECRETS, services.environment_checked(str(call.kwargs["environment"])))
+
+
+SECRET_WRITE_NEED = Need(SECRET_WRITE, resource=_environment_of_secret)
 
 
 def _secret_url(environment: str, name: str, **query) -> str:
@@ -42,7 +60,7 @@ def _dom_id(raw: str) -> str:
 
 def _abilities(request: HttpRequest, environment: str) -> dict:
     principal = dashboard_principal(request)
-    resource = Resource("secrets", environment)
+    resource = Resource(SECRETS, environment)
     return {
         "can_reveal": principal.allows(SECRET_READ, resource),
         "can_write": principal.allows(SECRET_WRITE, resource),
@@ -50,12 +68,17 @@ def _abilities(request: HttpRequest, environment: str) -> dict:
 
 
 @body_limit(SECRET_FORM_BODY_BYTES)
-@staff_view
-@require_http_methods(["GET", "POST"])
+@dashboard_view(
+    {
+        "GET": Need(SECRET_READ, SECRET_WRITE, resource=_environment_listed),
+        "POST": Need(SECRET_WRITE, resource=_environment_created_in),
+    }
+)
 def secret_index(request: HttpRequest) -> HttpResponse:
     """Environments and the chosen one's secrets (masked); POST creates a secret."""
     environments = selectors.secret_environments()
-    environment = request.GET.get("env") or (environments[0] if environments else "")
+    # What was decided on: the environment shown, or the one the create form names (and is shown after it).
+    environment = request.resource.name  # type: ignore[attr-defined]
     form = SecretCreateForm(request.POST or None, initial={"environment": environment or "production"})
     actor = dashboard_actor(request)
     if request.method == "POST" and form.is_valid():
@@ -107,8 +130,16 @@ def secret_index(request: HttpRequest) -> HttpResponse:
 
 
 @body_limit(SECRET_FORM_BODY_BYTES)
-@staff_view
-@require_http_methods(["GET", "POST"])
+@dashboard_view(
+    {
+        "GET": Need(SECRET_READ, SECRET_WRITE, resource=_environment_of_secret),
+        "POST reveal": Need(SECRET_READ, resource=_environment_of_secret),
+        "POST rotate": SECRET_WRITE_NEED,
+        "POST describe": SECRET_WRITE_NEED,
+        "POST rollback": SECRET_WRITE_NEED,
+        "POST delete": SECRET_WRITE_NEED,
+    }
+)
 def secret_detail(request: HttpRequest, environment: str, name: str) -> HttpResponse:
     """One secret: info and versions; POST reveals, rotates, describes, rolls back or deletes."""
     actor = dashboard_actor(request)
@@ -167,8 +198,6 @@ def secret_detail(request: HttpRequest, environment: str, name: str) -> HttpResp
         services.secret_delete(environment=environment, name=name, actor=actor)
         messages.success(request, f"Secret {name} and all its versions were deleted.")
         return redirect(f"{reverse('dashboard:secrets')}?{urlencode({'env': environment})}")
-    elif request.method == "POST":
-        messages.error(request, "Unknown action.")
 
     info = services.secret_info(environment=environment, name=name, actor=actor)
     kept = versions.secret_versions(environment=environment, name=name, actor=actor)

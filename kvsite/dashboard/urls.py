@@ -5,10 +5,11 @@ segment (``<path:...>``) and actions are POST fields, never sub-paths.
 """
 
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import path, re_path
+from django.views.decorators.csrf import csrf_exempt
 from django.views.generic import RedirectView
 
-from . import apikeys, audit, buckets, config, secrets
+from . import apikeys, audit, buckets, config, errors, secrets
 from .login import LoginView
 
 app_name = "dashboard"
@@ -27,4 +28,8 @@ urlpatterns = [
     path("audit", audit.audit_index, name="audit"),
     path("api-keys", apikeys.apikey_index, name="api-keys"),
     path("api-keys/revoke", apikeys.apikey_revoke_view, name="api-key-revoke"),
+    # Last: any other path is the dashboard's 404 page, in development too, where Django would
+    # otherwise answer with its debug page listing every URL pattern (APPEND_SLASH is off).
+    # csrf_exempt: an unknown path is a 404 for any method, not a CSRF refusal.
+    re_path(r"^.*$", csrf_exempt(errors.not_found), name="not-found"),
 ]

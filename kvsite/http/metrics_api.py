@@ -6,14 +6,14 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
 
-from kvsite.access.guard import Need, whole
+from kvsite.access.guard import METRICS, Need, whole
 from kvsite.access.guarded import GuardedApi
 from kvsite.access.permissions import METRICS_READ
 from kvsite.http.metrics import render_metrics
 
 
 class MetricsApi(GuardedApi):
-    access = {"GET": Need(METRICS_READ, resource=whole("metrics"))}
+    access = {"GET": Need(METRICS_READ, resource=whole(METRICS))}
 
     def get_permissions(self) -> list[BasePermission]:
         # Scrapers inside a private network may be allowed without a key; by default the declaration decides.

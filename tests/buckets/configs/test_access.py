@@ -212,6 +212,20 @@ def test_refused_and_failed_changes_are_recorded_too() -> None:
     assert configs.config_get(environment="prod", name="flags").revision == 1
 
 
+def test_a_caller_without_the_permission_learns_nothing_from_the_environment_it_names() -> None:
+    # The permission comes first: a reader changing a malformed environment is a 403, not the 400 that
+    # would tell it the name is malformed; the refusal is recorded without a name that cannot exist.
+    reader = key_client("reader")
+
+    malformed = reader.patch(f"{API}/flags", {"beta": False}, format="json", HTTP_X_IRONFLOW_ENVIRONMENT_ID="a b")
+    well_formed = reader.patch(f"{API}/flags", {"beta": False}, format="json", HTTP_X_IRONFLOW_ENVIRONMENT_ID="prod")
+
+    assert (malformed.status_code, well_formed.status_code) == (403, 403)
+    assert malformed.json()["error"] == well_formed.json()["error"] == "missing permission config:write"
+    refused = AuditEvent.objects.filter(success=False, actor_name="reader-scoped").order_by("id")
+    assert [(row.action, row.namespace) for row in refused] == [("WRITE", "config"), ("WRITE", "config:prod")]
+
+
 def test_a_change_does_not_commit_without_its_audit_row(monkeypatch) -> None:
     from kvsite.access import audit
 

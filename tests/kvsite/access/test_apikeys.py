@@ -93,8 +93,10 @@ def test_ensure_local_admin_prints_credentials_only_once() -> None:
     call_command("ensure_local_admin", stdout=first)
     call_command("ensure_local_admin", stdout=second)
 
-    assert "password:" in first.getvalue() and "kvs_" in first.getvalue()
-    assert "password:" not in second.getvalue() and "kvs_" not in second.getvalue()
+    assert first.getvalue().count("(shown once)") == 1 and "(admin, shown once)" in first.getvalue()
+    assert "kvs_" in first.getvalue()
+    assert "shown once" not in second.getvalue() and "kvs_" not in second.getvalue()
+    assert "changepassword admin" in second.getvalue()
 
 
 # --- createapikey --expires, revokeapikey, listapikeys ---------------------------------------
