@@ -30,7 +30,7 @@ test: install
 
 # The production profile, locally: PostgreSQL + Redis, debug off, several worker
 # processes (gunicorn managing uvicorn workers: HTTP and WebSocket on one port),
-# whitenoise for static files, and the sweeper. First run writes random secrets
+# whitenoise for static files (from the source folders: no collectstatic), and the sweeper. First run writes random secrets
 # to $(SERVE_ENV) (gitignored); DATABASE_URL / REDIS_URL from the environment win.
 serve: install
 	@test -f $(SERVE_ENV) || { \
@@ -43,7 +43,6 @@ serve: install
 	       PROMETHEUS_MULTIPROC_DIR=$$(mktemp -d) && \
 	(createdb -h 127.0.0.1 -U postgres kvsite 2>/dev/null || true) && \
 	$(BIN)/python manage.py migrate --noinput && \
-	$(BIN)/python manage.py collectstatic --noinput -v0 && \
 	$(BIN)/python manage.py ensure_local_admin && \
 	{ $(BIN)/python manage.py kv_sweep --loop & } && \
 	$(BIN)/gunicorn kvsite.asgi:application --worker-class uvicorn.workers.UvicornWorker \

@@ -7,6 +7,8 @@ development defaults a start-up error instead of a silent risk.
 
 import logging
 import os
+import re
+import warnings
 from pathlib import Path
 
 import dj_database_url
@@ -204,10 +206,15 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-# Development serves straight from the app folders; production runs collectstatic.
-WHITENOISE_USE_FINDERS = DEBUG
-if not DEBUG:
-    STATIC_ROOT = BASE_DIR / "staticfiles"
+# whitenoise serves static files straight from the project's and the apps' static folders
+# (Django's finders, listed once at start-up with debug off), however kvsite is served: there
+# is no collectstatic step to forget, and a page never loses its scripts to a missed one.
+WHITENOISE_USE_FINDERS = True
+# Only where `collectstatic` copies them, for a proxy that serves /static/ itself; whitenoise
+# serves those copies too when they exist (the source folders win), and needs none of them.
+STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", "") or BASE_DIR / "staticfiles")
+# (whitenoise warns at start-up when STATIC_ROOT does not exist: that is the usual case here.)
+warnings.filterwarnings("ignore", message=re.escape(f"No directory at: {STATIC_ROOT}"), category=UserWarning)
 
 # --- Security (production profile) ----------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

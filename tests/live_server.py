@@ -6,7 +6,11 @@
 - ``"production"``: what ``make serve`` runs, gunicorn managing uvicorn workers on
   ``kvsite.asgi:application`` with debug off and Redis, so HTTP goes through a2wsgi;
 - ``"wsgi"``: ``granian --interface wsgi kvsite.wsgi:application``, debug off and Redis,
-  the README's fastest HTTP setup (no WebSockets on that port).
+  the README's fastest HTTP setup (no WebSockets on that port);
+- ``"uvicorn"``: the README's other production app server, ``uvicorn kvsite.asgi:application
+  --workers N`` with debug off and Redis, without ``make serve``'s extra steps. It serves
+  the same application as ``"production"``'s workers, so it is not in ``SERVING_PATHS``,
+  the paths every request-body test runs on; the dashboard's production test uses it.
 
 Each server is a subprocess pointed at pytest-django's test database (a file on
 SQLite, ``test_kvsite_<pid>`` on PostgreSQL), so what a test writes through the
@@ -181,10 +185,13 @@ def serving_command(serving: str, port: int) -> list[str]:
         return [sys.executable, "-m", "gunicorn", "kvsite.asgi:application",
                 "--worker-class", "uvicorn.workers.UvicornWorker", "--workers", "1",
                 "--bind", f"127.0.0.1:{port}", "--graceful-timeout", "10", "--log-level", "warning"]  # fmt: skip
+    if serving == "uvicorn":
+        return [sys.executable, "-m", "uvicorn", "kvsite.asgi:application", *bind, "--workers", "2",
+                "--log-level", "warning", "--no-access-log"]  # fmt: skip
     if serving == "wsgi":
         return [sys.executable, "-m", "granian", "--interface", "wsgi", "kvsite.wsgi:application", *bind,
                 "--workers", "1", "--blocking-threads", "4", "--no-ws", "--log-level", "warning"]  # fmt: skip
-    raise ValueError(f"unknown serving path {serving!r}; one of {SERVING_PATHS}")
+    raise ValueError(f"unknown serving path {serving!r}; one of {(*SERVING_PATHS, 'uvicorn')}")
 
 
 def production_environment(*, redis_url: str | None = None) -> dict[str, str]:

@@ -1,4 +1,9 @@
-"""The API keys page: list (prefix, role, last use), create (token shown once), revoke; both audited."""
+"""The API keys page: list (prefix, role, last use), create (token shown once), revoke; both audited.
+
+Creating is Post/Redirect/Get: the new token waits in the session for the page the
+redirect leads to, which takes it out as it shows it. Reloading that page shows no
+token and issues no second key; the token is never in a URL.
+"""
 
 from datetime import UTC
 
@@ -16,20 +21,22 @@ from .access import dashboard_actor, dashboard_view
 from .forms import ApiKeyCreateForm, ApiKeyRevokeForm
 
 MANAGE = Need(APIKEYS_MANAGE, resource=whole(APIKEYS))
+# The session entry holding a just-issued key's name and token until the next page shows them.
+ISSUED_SESSION_KEY = "dashboard_issued_api_key"
 
 
 @dashboard_view({"GET": MANAGE, "POST": MANAGE})
 def apikey_index(request: HttpRequest) -> HttpResponse:
-    """Every key; POST issues one and shows its token on this response only."""
+    """Every key; POST issues one, then redirects to this page, which shows its token once."""
     form = ApiKeyCreateForm(request.POST or None)
-    issued = None
+    issued = request.session.pop(ISSUED_SESSION_KEY, None) if request.method == "GET" else None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         expires_at = data["expires_at"]
         if expires_at is not None and expires_at.tzinfo is None:
             expires_at = expires_at.replace(tzinfo=UTC)
         try:
-            issued = apikey_create(
+            created = apikey_create(
                 name=data["name"],
                 role=data["role"],
                 scopes=[f"bucket:{data['bucket_pattern']}"] if data["bucket_pattern"] else [],
@@ -40,7 +47,8 @@ def apikey_index(request: HttpRequest) -> HttpResponse:
         except DomainError as error:
             form.add_error(None, error.message)
         else:
-            form = ApiKeyCreateForm()
+            request.session[ISSUED_SESSION_KEY] = {"name": created.api_key.name, "token": created.token}
+            return redirect("dashboard:api-keys")
     return render(
         request,
         "dashboard/apikeys/index.html",
@@ -48,7 +56,7 @@ def apikey_index(request: HttpRequest) -> HttpResponse:
             "keys": selectors.api_keys(),
             "form": form,
             "issued": issued,
-            "open_create": request.method == "POST" and issued is None,
+            "open_create": request.method == "POST",
         },
     )
 

@@ -42,9 +42,17 @@ from kvsite.http.bodies import body_limit
 
 from . import selectors
 from .access import dashboard_actor, dashboard_view
-from .forms import BucketCreateForm, BucketDeleteForm, KeyCreateForm, KeyEditForm, KeyFilterForm, KeyRemoveForm
+from .forms import (
+    NOTHING_SAVED,
+    BucketCreateForm,
+    BucketDeleteForm,
+    KeyCreateForm,
+    KeyEditForm,
+    KeyFilterForm,
+    KeyRemoveForm,
+)
 from .pagination import trail_pop, trail_push
-from .values import TEXT, as_json, newline_of, value_diff, value_for_editing, value_parse, value_show
+from .values import HEX, TEXT, as_json, value_diff, value_for_editing, value_parse, value_show
 
 
 def _bucket_or_404(name: str) -> Bucket:
@@ -229,17 +237,21 @@ def _revision_param(raw: str | None) -> int | None:
     return int(raw)
 
 
-def _edit_initial(entry: Entry | None) -> dict:
-    if entry is None:
-        return {"encoding": TEXT}
-    text, encoding = value_for_editing(bytes(entry.value))
-    return {
-        "value": text,
-        "encoding": encoding,
-        "newline": newline_of(text),
-        "revision": entry.revision,
-        "check_json": as_json(bytes(entry.value)) is not None,
-    }
+def _edit_form(entry: Entry) -> KeyEditForm:
+    """The edit form of the latest value: as text if it round-trips through a text box, else as hex, saying why."""
+    editable = value_for_editing(bytes(entry.value))
+    form = KeyEditForm(
+        initial={
+            "value": editable.text,
+            "encoding": editable.encoding,
+            "newline": editable.newline,
+            "revision": entry.revision,
+            "check_json": as_json(bytes(entry.value)) is not None,
+        }
+    )
+    if editable.encoding == HEX:
+        form.fields["value"].help_text = editable.note
+    return form
 
 
 @body_limit(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
@@ -262,7 +274,7 @@ def key_detail(request: HttpRequest, bucket: str, key: str) -> HttpResponse:
         raise KeyNotFound(key)
     owner = _owner(request)
     context: dict = {"name": bucket, "bucket": row, "key": key, "latest": latest, "owner": owner}
-    edit_form = KeyEditForm(initial=_edit_initial(latest)) if latest and not owner else None
+    edit_form = _edit_form(latest) if latest and not owner else None
 
     action = request.POST.get("action") if request.method == "POST" else None
     if action == "save":
@@ -271,6 +283,10 @@ def key_detail(request: HttpRequest, bucket: str, key: str) -> HttpResponse:
             data = edit_form.cleaned_data
             try:
                 value = value_parse(data["value"], encoding=data["encoding"], newline=data["newline"])
+                if latest is not None and bytes(latest.value) == value:
+                    # The key holds this value already: a new revision would only tell watchers of a change.
+                    messages.info(request, NOTHING_SAVED)
+                    return redirect(_key_url(bucket, key))
                 with _key_change(request, bucket, key, Action.WRITE):
                     entry = store.entry_put(bucket=row.name, key=key, value=value, if_revision=data["revision"])
             except ValueError as error:
@@ -319,10 +335,31 @@ def key_detail(request: HttpRequest, bucket: str, key: str) -> HttpResponse:
         shown_value=value_show(bytes(shown_entry.value), view=view) if shown_entry else None,
         edit_form=edit_form,
         confirm=request.GET.get("confirm") if request.GET.get("confirm") in ("delete", "purge") else None,
+        deletion=_deletion(row, history),
         diff=_diff_context(request, row, key, history),
         watch_key=key if row.key_format != TEXT_KEYS else "",
     )
     return render(request, "dashboard/buckets/key.html", context)
+
+
+def _revisions_text(revisions: list[int]) -> str:
+    if len(revisions) == 1:
+        return f"revision {revisions[0]}"
+    return f"revisions {', '.join(map(str, revisions[:-1]))} and {revisions[-1]}"
+
+
+def _deletion(row: Bucket, history: list[Entry]) -> dict:
+    """What deleting the key keeps, by the bucket's ``history``: the delete marker is one of the kept entries.
+
+    With ``history=1`` (the default) the marker takes the value's place, so the value
+    is gone for good; otherwise the oldest entries past the limit drop out.
+    """
+    dropping = history[: max(0, len(history) + 1 - row.history)]
+    dropped = [entry.revision for entry in dropping if entry.operation == Entry.Operation.PUT]
+    return {
+        "value_kept": row.history > 1,
+        "dropped": f"{_revisions_text(dropped)} {'drops' if len(dropped) == 1 else 'drop'} out" if dropped else "",
+    }
 
 
 def _conflict(row: Bucket, key: str, *, mine: bytes, expected: int, error: RevisionMismatch) -> dict:

@@ -14,15 +14,23 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from buckets.configs import services as configs
-from buckets.core.exceptions import DomainError, InvalidArgument, KeyExists, RevisionMismatch, RevisionNotFound
+from buckets.core.exceptions import (
+    DomainError,
+    InvalidArgument,
+    KeyExists,
+    KeyNotFound,
+    RevisionMismatch,
+    RevisionNotFound,
+)
 from buckets.core.names import SYS_CONFIG_PREFIX
 from kvsite.access.guard import CONFIG, Call, Need, Resource
 from kvsite.access.permissions import CONFIG_READ, CONFIG_WRITE
 from kvsite.http.bodies import body_limit
+from kvsite.http.jsonbody import dump_json
 
 from . import selectors
 from .access import dashboard_actor, dashboard_view
-from .forms import CONFIG_TEXT_MAX_BYTES, ConfigCreateForm, ConfigEditForm, ConfigFlagForm, RevisionForm
+from .forms import CONFIG_TEXT_MAX_BYTES, NOTHING_SAVED, ConfigCreateForm, ConfigEditForm, ConfigFlagForm, RevisionForm
 from .live import config_watch_url
 from .values import pretty_json, value_diff
 
@@ -114,6 +122,8 @@ def _document_context(environment: str, name: str, *, oob: bool = False) -> dict
         "environment": environment,
         "name": name,
         "document": document,
+        # The page's script puts this text in the editor as it is: numbers never pass through a JS double.
+        "document_text": pretty_json(document.data),
         "flags": _flags(document.data),
         "history": configs.config_history(environment=environment, name=name),
         "oob": oob,
@@ -144,6 +154,9 @@ def config_document(request: HttpRequest, environment: str, name: str) -> HttpRe
         editor = ConfigEditForm(request.POST)
         if editor.is_valid():
             data = editor.cleaned_data
+            if _stored_already(environment, name, data["data"]):
+                messages.info(request, NOTHING_SAVED)
+                return redirect(_document_url(environment, name))
             try:
                 document = configs.config_set(
                     environment=environment,
@@ -220,6 +233,15 @@ def config_document(request: HttpRequest, environment: str, name: str) -> HttpRe
         bucket_group_name=SYS_CONFIG_PREFIX + environment,
     )
     return render(request, "dashboard/config/document.html", context)
+
+
+def _stored_already(environment: str, name: str, data: dict) -> bool:
+    """Whether saving ``data`` would store what the document holds now, byte for byte."""
+    try:
+        current = configs.config_get(environment=environment, name=name)
+    except KeyNotFound:
+        return False
+    return dump_json(current.data) == dump_json(data)
 
 
 def _shown_revision(request: HttpRequest, environment: str, name: str, document: configs.ConfigDocument) -> dict | None:

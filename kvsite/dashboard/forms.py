@@ -19,6 +19,8 @@ NAME_ERRORS = {"invalid": "Use 1-64 letters, digits, '-' or '_' (no spaces)."}
 ENCODINGS = [(TEXT, "Text (UTF-8)"), (HEX, "Hex (binary)")]
 # A config document as typed (indented) may be several times its stored size.
 CONFIG_TEXT_MAX_BYTES = 4 * MAX_DOCUMENT_BYTES
+# What an editor's Save says when what it sent is what is stored already (and so writes nothing).
+NOTHING_SAVED = "No changes — nothing saved."
 
 
 def _json_problem(raw: str, *, max_bytes: int, exact: bool) -> tuple[object, str | None]:

@@ -3,6 +3,7 @@
 import binascii
 import difflib
 import json
+import re
 from dataclasses import dataclass
 
 JSON, TEXT, HEX = "json", "text", "hex"
@@ -54,12 +55,20 @@ def hex_dump(value: bytes) -> str:
     return "\n".join(lines)
 
 
+# C0 controls but tab, LF and CR, and DEL: text holding them is shown as hex first (as text they are invisible).
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f]")
+
+
 def available_views(value: bytes) -> tuple[str, ...]:
+    """The views ``value`` can be shown in, the best first."""
     if as_json(value) is not None:
         return (JSON, TEXT, HEX)
-    if as_text(value) is not None:
-        return (TEXT, HEX)
-    return (HEX,)
+    text = as_text(value)
+    if text is None:
+        return (HEX,)
+    if _CONTROL_RE.search(text):
+        return (HEX, TEXT)
+    return (TEXT, HEX)
 
 
 def value_render(value: bytes, *, view: str | None = None) -> str:
@@ -89,12 +98,46 @@ def value_show(value: bytes, *, view: str | None = None) -> ShownValue:
     return ShownValue(view=chosen, text=text, available=views, truncated=truncated, size=len(value))
 
 
-def value_for_editing(value: bytes) -> tuple[str, str]:
-    """``(text, encoding)`` to put in an edit box: the text itself if UTF-8, else its hex."""
+@dataclass(frozen=True)
+class EditableValue:
+    """What an edit box starts with, and how what it sends back is read (``value_parse``)."""
+
+    text: str
+    encoding: str  # text | hex
+    newline: str  # lf | crlf: the line break each line of a text is saved with
+    note: str  # why the value is edited as hex ("" when it is edited as text)
+
+
+def text_box_problem(text: str) -> str | None:
+    """Why ``text`` would not come back unchanged through a browser's text box, or None if it would.
+
+    The page's HTML parser turns NUL into U+FFFD and every CR or CRLF into LF; the
+    form then sends each line break as CRLF, and the server puts back one kind of
+    line break for the whole value (``value_parse``). Everything else (tabs, other
+    control characters, trailing spaces, a byte order mark) comes back as it was.
+    """
+    if "\x00" in text:
+        return "it holds NUL bytes, which a page shows as U+FFFD"
+    crlf = text.count("\r\n")
+    if text.count("\r") != crlf:
+        return "it holds a CR that does not end a CRLF line break, which a page reads as LF"
+    if crlf and text.count("\n") != crlf:
+        return "it mixes CRLF and LF line endings, and a text box sends back one kind"
+    return None
+
+
+def value_for_editing(value: bytes) -> EditableValue:
+    """The value as an edit box should hold it: as text when it round-trips through one, else as hex with a note."""
     text = as_text(value)
-    if text is not None:
-        return text, TEXT
-    return binascii.hexlify(value).decode(), HEX
+    problem = "it is not UTF-8 text" if text is None else text_box_problem(text)
+    if text is not None and problem is None:
+        return EditableValue(text=text, encoding=TEXT, newline=newline_of(text), note="")
+    return EditableValue(
+        text=binascii.hexlify(value).decode(),
+        encoding=HEX,
+        newline="lf",
+        note=f"Edited as hex, byte for byte: a text box would change this value ({problem}).",
+    )
 
 
 @dataclass(frozen=True)
@@ -125,14 +168,16 @@ def value_diff(old: bytes, new: bytes, *, old_label: str, new_label: str) -> lis
 
 
 def newline_of(text: str) -> str:
+    """``crlf`` for a text whose line breaks are CRLF, else ``lf``."""
     return "crlf" if "\r\n" in text else "lf"
 
 
 def value_parse(raw: str, *, encoding: str, newline: str = "lf") -> bytes:
     """The bytes an edit box means: its UTF-8 text, or the bytes its hex spells (ValueError if not hex).
 
-    Browsers submit every line break of a text area as CRLF, so text comes back
-    with the line endings the edited value had (``newline``), not the browser's.
+    Browsers submit every line break of a text area as CRLF, so each line break of
+    a text is saved as ``newline`` (the edited value's, unless changed on the form),
+    never as the browser's.
     """
     if encoding == HEX:
         cleaned = "".join(raw.split())

@@ -104,12 +104,60 @@
       });
     }
   });
+  // Format re-indents the text as the server writes documents (two spaces, "name": value)
+  // without parsing its values: strings and numbers are copied as typed, because a JS number
+  // is a double (12345678901234567890 would become 12345678901234567000, 1.10 would be 1.1).
+  const JSON_TOKEN = /[ \t\n\r]*("(?:[^"\\]|\\.)*"|[{}\[\],:]|[^ \t\n\r{}\[\],:"]+)/y;
+  function jsonTokens(text) {
+    const tokens = [];
+    let end = 0;
+    JSON_TOKEN.lastIndex = 0;
+    let match;
+    while ((match = JSON_TOKEN.exec(text)) !== null) {
+      tokens.push(match[1]);
+      end = JSON_TOKEN.lastIndex;
+    }
+    // Anything left but whitespace: not the text checkJson passed; leave it alone.
+    return /^[ \t\n\r]*$/.test(text.slice(end)) ? tokens : null;
+  }
+  function formatJson(text) {
+    const tokens = jsonTokens(text);
+    if (tokens === null) return null;
+    let out = "";
+    let depth = 0;
+    const newline = function () { return "\n" + "  ".repeat(depth); };
+    for (let index = 0; index < tokens.length; index++) {
+      const token = tokens[index];
+      if (token === "{" || token === "[") {
+        const close = token === "{" ? "}" : "]";
+        if (tokens[index + 1] === close) {
+          out += token + close;
+          index++;
+        } else {
+          depth++;
+          out += token + newline();
+        }
+      } else if (token === "}" || token === "]") {
+        depth--;
+        out += newline() + token;
+      } else if (token === ",") {
+        out += "," + newline();
+      } else if (token === ":") {
+        out += ": ";
+      } else {
+        out += token;
+      }
+    }
+    return out;
+  }
   document.addEventListener("click", function (event) {
     const button = event.target.closest("[data-json-format]");
     if (!button) return;
     const textarea = document.getElementById(button.dataset.jsonFormat);
     if (!textarea || !checkJson(textarea)) return;
-    textarea.value = JSON.stringify(JSON.parse(textarea.value), null, 2);
+    const formatted = formatJson(textarea.value);
+    if (formatted === null) return;
+    textarea.value = formatted;
     announce("Formatted");
   });
 

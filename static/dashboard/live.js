@@ -245,13 +245,14 @@
     }
     function syncEditor() {
       const panel = document.getElementById("config-live");
-      const data = document.getElementById("config-live-data");
+      const data = document.getElementById("config-live-text");
       if (!panel || !editor || !editorRevision || !data) return;
       const revision = Number(panel.dataset.revision);
       if (revision <= Number(editorRevision.value)) return;
       if (editor.value === editor.defaultValue) {
-        // Untouched editor: follow the document.
-        const text = JSON.stringify(JSON.parse(data.textContent), null, 2);
+        // Untouched editor: follow the document, as the server wrote it out (a JSON string,
+        // so its numbers keep their digits: parsing the document here would round them to doubles).
+        const text = JSON.parse(data.textContent);
         editor.value = text;
         editor.defaultValue = text;
         editorRevision.value = String(revision);

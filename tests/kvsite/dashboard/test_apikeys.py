@@ -9,7 +9,7 @@ from .conftest import page_text
 
 def test_create_api_key_shows_the_token_once(staff_client, db):
     response = staff_client.post(
-        "/api-keys", {"name": "ci", "role": "writer", "bucket_pattern": "orders-*", "account": "team-a"}
+        "/api-keys", {"name": "ci", "role": "writer", "bucket_pattern": "orders-*", "account": "team-a"}, follow=True
     )
 
     assert response.status_code == 200
@@ -20,6 +20,17 @@ def test_create_api_key_shows_the_token_once(staff_client, db):
     assert api_key.account == "team-a"
     listing = page_text(staff_client.get("/api-keys"))
     assert api_key.prefix in listing and token not in listing
+
+
+def test_creating_a_key_redirects_and_the_token_is_shown_on_the_next_page_only(staff_client, db):
+    created = staff_client.post("/api-keys", {"name": "ci", "role": "writer"})
+
+    assert (created.status_code, created["Location"]) == (302, "/api-keys")
+    first = page_text(staff_client.get("/api-keys"))
+    token = re.search(r'id="issued-token"[^>]*value="(kvs_[^"]+)"', first).group(1)
+    again = page_text(staff_client.get("/api-keys"))
+    assert token not in again and 'id="issued-token"' not in again
+    assert ApiKey.objects.filter(name="ci").count() == 1
 
 
 def test_revoke_api_key(staff_client, db):
@@ -55,7 +66,9 @@ def test_a_key_made_on_the_page_gets_its_own_account_and_never_a_users(staff_cli
 
 
 def test_issuing_and_revoking_on_the_page_are_audited_as_the_staff_user(staff_client, staff):
-    response = staff_client.post("/api-keys", {"name": "ci", "role": "writer", "bucket_pattern": "orders-*"})
+    response = staff_client.post(
+        "/api-keys", {"name": "ci", "role": "writer", "bucket_pattern": "orders-*"}, follow=True
+    )
     token = re.search(r'id="issued-token"[^>]*value="(kvs_[^"]+)"', page_text(response)).group(1)
     api_key = ApiKey.objects.get(name="ci")
     staff_client.post("/api-keys/revoke", {"api_key_id": api_key.pk})

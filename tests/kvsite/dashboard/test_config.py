@@ -79,6 +79,25 @@ def test_config_editor_saves_with_compare_and_swap(staff_client, world):
     assert "This text is not valid JSON" in page_text(invalid)
 
 
+def test_saving_what_the_document_holds_writes_nothing(staff_client, world):
+    # The same data as stored, spaced differently.
+    same = '{ "beta" : false, "theme": "dark", "search": true }'
+
+    response = staff_client.post("/config/default/flags", {"action": "save", "data": same, "revision": 1}, follow=True)
+
+    assert "No changes — nothing saved." in page_text(response)
+    assert configs.config_get(environment="default", name="flags").revision == 1
+
+
+def test_the_page_hands_its_script_the_document_as_text_with_exact_numbers(staff_client, world):
+    document = '{"orderId": 12345678901234567890, "beta": false}'
+    staff_client.post("/config", {"environment": "default", "name": "orders", "data": document})
+
+    page = page_text(staff_client.get("/config/default/orders"))
+
+    assert '<script id="config-live-text" type="application/json">"{\\n  \\"orderId\\": 12345678901234567890,' in page
+
+
 @pytest.mark.parametrize(
     ("text", "error"),
     [

@@ -6,6 +6,8 @@ diffs; delete and purge.
 
 import re
 
+import pytest
+
 from buckets.core import store
 from buckets.core.names import app_bucket
 
@@ -105,6 +107,51 @@ def test_text_edits_keep_the_values_line_endings(staff_client, world):
     assert bytes(store.entry_get(bucket=app_bucket("orders"), key="order.1").value) == b"x\ny"
 
 
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        (b"a\x00b", "NUL bytes"),
+        (b"a\rb", "a CR that does not end a CRLF line break"),
+        (b"a\r\nb\nc", "mixes CRLF and LF"),
+        (b"\xff", "not UTF-8"),
+    ],
+)
+def test_a_value_a_text_box_would_change_is_edited_as_hex(staff_client, world, value, why):
+    store.entry_put(bucket=app_bucket("orders"), key="odd", value=value)
+
+    page = page_text(staff_client.get("/buckets/orders/keys/odd"))
+
+    assert f"{value.hex()}</textarea>" in page
+    assert '<option value="hex" selected>' in page
+    assert "a text box would change this value" in page and why in page
+
+
+def test_a_value_that_round_trips_through_a_text_box_is_edited_as_text(staff_client, world):
+    store.entry_put(bucket=app_bucket("orders"), key="odd", value="tab\tff\x0cdel\x7f\ufeff\r\n".encode())
+
+    page = page_text(staff_client.get("/buckets/orders/keys/odd"))
+
+    assert '<option value="text" selected>' in page
+    assert "a text box would change" not in page
+
+
+def test_saving_the_value_the_key_holds_writes_nothing(staff_client, world):
+    store.entry_put(bucket=app_bucket("orders"), key="blob", value=b"\x00\r")
+
+    same_hex = staff_client.post(
+        "/buckets/orders/keys/blob", {"action": "save", "value": "00 0d", "encoding": "hex", "revision": 2}, follow=True
+    )
+    same_text = staff_client.post(
+        "/buckets/orders/keys/order.1",
+        {"action": "save", "value": '{"total": 12}', "encoding": "text", "newline": "lf", "revision": 1},
+        follow=True,
+    )
+
+    assert "No changes — nothing saved." in page_text(same_hex) and "No changes" in page_text(same_text)
+    assert store.entry_get(bucket=app_bucket("orders"), key="blob").revision == 2
+    assert store.entry_get(bucket=app_bucket("orders"), key="order.1").revision == 1
+
+
 def test_history_and_diff_between_revisions(staff_client, world):
     store.entry_put(bucket=app_bucket("orders"), key="order.1", value=b'{"total": 12, "paid": true}')
 
@@ -133,6 +180,19 @@ def test_delete_and_purge_need_confirmation(staff_client, world):
     purged = staff_client.post("/buckets/orders/keys/order.1", {"action": "purge", "revision": 3})
     assert purged["Location"] == "/buckets/orders"
     assert store.entry_history(bucket=app_bucket("orders"), key="order.1")[-1].operation == "purge"
+
+
+def test_the_delete_confirmation_says_what_the_buckets_history_keeps(staff_client, world, make_bucket):
+    make_bucket("single")
+    store.entry_put(bucket=app_bucket("single"), key="k", value=b"only")
+    for value in (b"2", b"3", b"4", b"5"):
+        store.entry_put(bucket=app_bucket("orders"), key="order.1", value=value)
+
+    single = page_text(staff_client.get("/buckets/single/keys/k?confirm=delete"))
+    kept = page_text(staff_client.get("/buckets/orders/keys/order.1?confirm=delete"))
+
+    assert "Its value is gone for good" in single and "history stays" not in single
+    assert "keeps the last 5 entries" in kept and "revision 5 can still be read there; revision 1 drops out" in kept
 
 
 def test_text_keys_with_any_characters_round_trip_through_links(staff_client, make_bucket):
