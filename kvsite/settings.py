@@ -7,8 +7,6 @@ development defaults a start-up error instead of a silent risk.
 
 import logging
 import os
-import re
-import warnings
 from pathlib import Path
 
 import dj_database_url
@@ -212,9 +210,8 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = True
 # Only where `collectstatic` copies them, for a proxy that serves /static/ itself; whitenoise
 # serves those copies too when they exist (the source folders win), and needs none of them.
-STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", "") or BASE_DIR / "staticfiles")
-# (whitenoise warns at start-up when STATIC_ROOT does not exist: that is the usual case here.)
-warnings.filterwarnings("ignore", message=re.escape(f"No directory at: {STATIC_ROOT}"), category=UserWarning)
+# Unset, there is none (collectstatic then says to set it), and whitenoise looks for none.
+STATIC_ROOT = Path(os.environ["DJANGO_STATIC_ROOT"]) if os.environ.get("DJANGO_STATIC_ROOT") else None
 
 # --- Security (production profile) ----------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

@@ -33,6 +33,24 @@ def test_creating_a_key_redirects_and_the_token_is_shown_on_the_next_page_only(s
     assert ApiKey.objects.filter(name="ci").count() == 1
 
 
+def test_the_session_holds_the_waiting_token_sealed_and_drops_it_unshown_after_a_while(staff_client, db, monkeypatch):
+    from django.contrib.sessions.models import Session
+
+    from kvsite.dashboard import apikeys as page
+
+    staff_client.post("/api-keys", {"name": "first", "role": "writer"})
+    row = Session.objects.get(session_key=staff_client.session.session_key)
+    token = re.search(r'value="(kvs_[^"]+)"', page_text(staff_client.get("/api-keys"))).group(1)
+    # The session row held the key's name, never its token, in any encoding the session uses
+    assert token not in row.session_data and token not in str(row.get_decoded())
+    assert "first" in str(row.get_decoded())
+
+    staff_client.post("/api-keys", {"name": "late", "role": "writer"})
+    monkeypatch.setattr(page, "ISSUED_SHOWN_WITHIN", -1)  # the page is opened after the wait
+    late = page_text(staff_client.get("/api-keys"))
+    assert 'id="issued-token"' not in late and ApiKey.objects.filter(name="late").count() == 1
+
+
 def test_revoke_api_key(staff_client, db):
     staff_client.post("/api-keys", {"name": "old", "role": "reader"})
     api_key = ApiKey.objects.get(name="old")
